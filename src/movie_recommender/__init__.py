@@ -1,0 +1,4 @@
+"""movie-recommender
+"""
+
+__version__ = "0.1"

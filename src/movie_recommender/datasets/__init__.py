@@ -1,0 +1,5 @@
+"""Custom Kedro datasets: the project's I/O with side effects lives here, never in nodes."""
+
+from .movielens import MovieLensArchiveDataset
+
+__all__ = ["MovieLensArchiveDataset"]

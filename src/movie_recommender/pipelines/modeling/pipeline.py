@@ -1,0 +1,20 @@
+"""Clean ratings -> user-user collaborative filtering -> top-N recommendations."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import recommend, recommend_all, train_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(train_model, ["ratings_clean", "params:user_knn"], "recommender", name="train"),
+            Node(
+                recommend,
+                ["recommender", "movies", "params:user_id", "params:top_n"],
+                "recommendations",
+                name="recommend",
+            ),
+            Node(recommend_all, ["recommender", "params:top_n"], "all_recommendations", name="recommend_all"),
+        ]
+    )

@@ -1,0 +1,18 @@
+"""Pure recommender-systems library: MovieLens readers, filters and models.
+
+No Kedro here: everything works from a notebook or a script on pandas DataFrames.
+"""
+
+from .filtering import filter_min_ratings
+from .knn import UnknownUserError, UserKNN
+from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
+
+__all__ = [
+    "MovieLensFormatError",
+    "UnknownUserError",
+    "UserKNN",
+    "filter_min_ratings",
+    "parse_genres",
+    "parse_movies",
+    "parse_ratings",
+]
