@@ -1,0 +1,72 @@
+"""Shared fixtures: small synthetic MovieLens 100k data in the real file formats."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Nothing may phone home from tests.
+os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"]
+
+
+def real_archive() -> Path | None:
+    """The real MovieLens 100k archive, from $MOVIELENS_100K or ../shared/datasets, if present."""
+    candidates = [os.environ.get("MOVIELENS_100K"), PROJECT_ROOT.parent / "shared" / "datasets" / "ml-100k.zip"]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def make_members(n_users: int = 30, n_movies: int = 25, density: float = 0.5, seed: int = 0) -> dict[str, bytes]:
+    """MovieLens 100k member files (u.data, u.item, u.genre, u.user) with random ratings."""
+    rng = np.random.default_rng(seed)
+    data_lines = []
+    for user in range(1, n_users + 1):
+        rated = np.flatnonzero(rng.random(n_movies) < density) + 1
+        for movie in rated:
+            data_lines.append(f"{user}\t{movie}\t{rng.integers(1, 6)}\t{880000000 + rng.integers(0, 10**7)}")
+    item_lines = []
+    for movie in range(1, n_movies + 1):
+        flags = (rng.random(len(GENRES)) < 0.3).astype(int)
+        title = f"Movie {movie} ({1950 + movie % 50})"
+        if movie == 2:
+            title = "Misérables, Les (1995)"  # latin-1 on disk
+        if movie == 3:
+            item_lines.append("3|unknown||||1" + "|0" * (len(GENRES) - 1))
+            continue
+        item_lines.append(f"{movie}|{title}|01-Jan-{1950 + movie % 50}||http://x|" + "|".join(map(str, flags)))
+    genre_lines = [f"{name}|{i}" for i, name in enumerate(GENRES)]
+    user_lines = [f"{user}|30|M|other|00000" for user in range(1, n_users + 1)]
+    return {
+        "u.data": ("\n".join(data_lines) + "\n").encode("latin-1"),
+        "u.item": ("\n".join(item_lines) + "\n").encode("latin-1"),
+        "u.genre": ("\n".join(genre_lines) + "\n\n").encode("latin-1"),
+        "u.user": ("\n".join(user_lines) + "\n").encode("latin-1"),
+    }
+
+
+def write_zip(members: dict[str, bytes], path: Path) -> Path:
+    """Write members into ``path`` as the official archive lays them out (``ml-100k/<name>``)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(f"ml-100k/{name}", content)
+    return path
+
+
+@pytest.fixture
+def members() -> dict[str, bytes]:
+    return make_members()
+
+
+@pytest.fixture
+def archive_path(tmp_path: Path, members: dict[str, bytes]) -> Path:
+    return write_zip(members, tmp_path / "ml-100k.zip")
