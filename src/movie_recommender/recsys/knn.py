@@ -37,13 +37,16 @@ def _weighted_top_k(sims: np.ndarray, values: np.ndarray, k: int) -> tuple[np.nd
     """Per row of ``sims`` (rows x raters): sums of w*r and of w over the k most similar raters.
 
     ``w = max(sim, 0)``: only positively similar neighbours vote, as in Surprise's KNNBasic.
+    Ties at the k-th similarity go to the raters that come first (smaller user ids), so the
+    result never depends on how a partition happens to order equal values.
     """
-    if sims.shape[1] > k:
-        top = np.argpartition(sims, -k, axis=1)[:, -k:]
-        sims = np.take_along_axis(sims, top, axis=1)
-        values = values[top]
     weights = np.maximum(sims, 0.0)
-    return (weights * values).sum(axis=1), weights.sum(axis=1)
+    if sims.shape[1] > k:
+        kth = np.partition(sims, -k, axis=1)[:, -k, None]
+        equal = sims == kth
+        room = k - (sims > kth).sum(axis=1, keepdims=True)
+        weights[(sims < kth) | (equal & (np.cumsum(equal, axis=1) > room))] = 0.0
+    return weights @ values, weights.sum(axis=1)
 
 
 class UserKNN:

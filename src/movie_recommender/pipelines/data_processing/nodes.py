@@ -37,8 +37,8 @@ def transform(
     if clean.empty:
         raise ValueError(
             f"Filtering with min_user_ratings={min_user} and min_movie_ratings={min_movie} removes every "
-            f"one of the {len(ratings_with_movies):,} ratings. Lower the thresholds, e.g. "
-            "kedro run --params min_user_ratings=5,min_movie_ratings=20."
+            f"one of the {len(ratings_with_movies):,} ratings. Lower them in conf/base/parameters.yml or on "
+            "the command line, e.g. kedro run --params min_user_ratings=2,min_movie_ratings=2."
         )
 
     def counts(frame: pd.DataFrame) -> dict:

@@ -1,0 +1,67 @@
+"""Nodes of data_processing, one at a time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest, transform
+from movie_recommender.recsys import MovieLensFormatError
+
+
+def test_convert_ml100k(members):
+    ratings, movies = convert_ml100k(members)
+    assert list(ratings.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert list(movies.columns) == ["movieId", "title", "year", "genres"]
+    assert len(ratings) == members["u.data"].count(b"\n")
+    assert ratings.rating.between(1, 5).all()
+    by_id = movies.set_index("movieId")
+    assert by_id.loc[2, "title"] == "Misérables, Les"  # decoded from latin-1
+    assert by_id.loc[3, "title"] == "unknown" and pd.isna(by_id.loc[3, "year"])
+
+
+def test_convert_reports_the_bad_line(members):
+    members["u.data"] += b"7\t8\tnine\t10\n"
+    line = members["u.data"].count(b"\n")
+    with pytest.raises(MovieLensFormatError, match=f"u.data line {line} is malformed"):
+        convert_ml100k(members)
+
+
+def test_ingest_merges_titles(members):
+    ratings, movies = convert_ml100k(members)
+    merged = ingest(ratings, movies)
+    assert len(merged) == len(ratings)
+    assert list(merged.columns) == ["userId", "movieId", "rating", "timestamp", "title", "year", "genres"]
+    assert (merged.title == merged.movieId.map(movies.set_index("movieId").title)).all()
+
+
+def test_ingest_rejects_ratings_of_unknown_movies(members):
+    ratings, movies = convert_ml100k(members)
+    with pytest.raises(ValueError, match=r"ratings refer to 1 movie id\(s\) missing from movies"):
+        ingest(ratings, movies[movies.movieId != 1])
+
+
+def test_transform_filters_and_summarises(members):
+    merged = ingest(*convert_ml100k(members))
+    clean, summary = transform(merged, min_user_ratings=10, min_movie_ratings=5)
+    assert clean.groupby("userId").size().min() >= 10
+    assert clean.groupby("movieId").size().min() >= 5
+    assert summary["input"]["ratings"] == len(merged)
+    assert summary["output"] == {"ratings": len(clean), "users": clean.userId.nunique(), "movies": clean.movieId.nunique()}
+    assert summary["removed"]["ratings"] == len(merged) - len(clean) > 0
+    assert sum(p["ratings_removed"] for p in summary["passes"]) == summary["removed"]["ratings"]
+    assert list(clean.columns) == list(merged.columns)
+
+
+@pytest.mark.parametrize(
+    ("min_user", "min_movie", "message"),
+    [
+        (10_000, 1, r"min_user_ratings=10000 and min_movie_ratings=1 removes every one of the"),
+        (0, 5, r"Parameter min_user_ratings must be a whole number >= 1, got 0"),
+        (5, "20", r"Parameter min_movie_ratings must be a whole number >= 1, got '20'"),
+        (5.5, 20, r"Parameter min_user_ratings must be a whole number"),
+    ],
+)
+def test_transform_bad_thresholds(members, min_user, min_movie, message):
+    with pytest.raises(ValueError, match=message):
+        transform(ingest(*convert_ml100k(members)), min_user, min_movie)

@@ -1,0 +1,74 @@
+"""Nodes of modeling, one at a time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.modeling.nodes import recommend, recommend_all, train_model
+
+
+@pytest.fixture
+def clean_and_movies(members):
+    ratings, movies = convert_ml100k(members)
+    return ingest(ratings, movies), movies
+
+
+@pytest.fixture
+def model(clean_and_movies):
+    return train_model(clean_and_movies[0], {"neighbours": 5})
+
+
+def test_train_model(model, clean_and_movies):
+    assert model.neighbours == 5
+    assert model.ratings_.nnz == len(clean_and_movies[0])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"neighbors": 5}, r"Unknown user_knn parameter\(s\) \['neighbors'\]"),
+        ({"neighbours": -1}, r"Cannot train user_knn: neighbours must be a whole number >= 1, got -1"),
+    ],
+)
+def test_train_model_bad_parameters(clean_and_movies, params, message):
+    with pytest.raises(ValueError, match=message):
+        train_model(clean_and_movies[0], params)
+
+
+def test_recommend_one_user(model, clean_and_movies):
+    clean, movies = clean_and_movies
+    top = recommend(model, movies, user_id=4, top_n=3)
+    assert list(top.columns) == ["rank", "movieId", "title", "year", "genres", "score"]
+    assert list(top["rank"]) == [1, 2, 3]
+    assert not set(top.movieId) & set(clean.movieId[clean.userId == 4])
+    assert (top.title == top.movieId.map(movies.set_index("movieId").title)).all()
+
+
+@pytest.mark.parametrize(
+    ("user_id", "top_n", "message"),
+    [
+        (999, 3, r"user_id 999 has no ratings in the training data \(30 users with ids 1-30"),
+        ("abc", 3, r"Parameter user_id must be a whole number >= 1, got 'abc'"),
+        (4, 0, r"Parameter top_n must be a whole number >= 1, got 0"),
+        (4, -2, r"Parameter top_n must be a whole number >= 1, got -2"),
+        (4, 2.5, r"Parameter top_n must be a whole number >= 1, got 2.5"),
+        (4, "ten", r"Parameter top_n must be a whole number >= 1, got 'ten'"),
+    ],
+)
+def test_recommend_bad_parameters(model, clean_and_movies, user_id, top_n, message):
+    with pytest.raises(ValueError, match=message):
+        recommend(model, clean_and_movies[1], user_id, top_n)
+
+
+def test_recommend_all(model, clean_and_movies):
+    everyone = recommend_all(model, 2)
+    assert list(everyone.columns) == ["userId", "rank", "movieId", "score"]
+    assert everyone.groupby("userId").size().max() == 2
+    single = recommend(model, clean_and_movies[1], 7, 2)
+    pd.testing.assert_series_equal(
+        everyone[everyone.userId == 7].movieId.reset_index(drop=True), single.movieId, check_names=False
+    )
+    with pytest.raises(ValueError, match="top_n must be a whole number"):
+        recommend_all(model, 0)

@@ -1,0 +1,35 @@
+"""modeling as a whole, with SequentialRunner on an in-memory catalog."""
+
+import pytest
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+
+from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.modeling import create_pipeline
+
+
+def modeling_catalog(members, user_id=1) -> DataCatalog:
+    ratings, movies = convert_ml100k(members)
+    catalog = DataCatalog()
+    catalog["ratings_clean"] = ingest(ratings, movies)
+    catalog["movies"] = movies
+    catalog["params:user_knn"] = {"neighbours": 10, "similarity": "cosine"}
+    catalog["params:user_id"] = user_id
+    catalog["params:top_n"] = 4
+    return catalog
+
+
+def test_modeling_pipeline(members):
+    outputs = SequentialRunner().run(create_pipeline(), modeling_catalog(members, user_id=5))
+    recommendations = outputs["recommendations"].load()
+    everyone = outputs["all_recommendations"].load()
+    assert list(recommendations["rank"]) == [1, 2, 3, 4]
+    assert everyone.userId.nunique() == 30
+    assert everyone.groupby("userId").size().max() == 4
+    top_of_5 = everyone[everyone.userId == 5].movieId.tolist()
+    assert recommendations.movieId.tolist() == top_of_5
+
+
+def test_modeling_pipeline_unknown_user(members):
+    with pytest.raises(ValueError, match="user_id 4242 has no ratings in the training data"):
+        SequentialRunner().run(create_pipeline(), modeling_catalog(members, user_id=4242))

@@ -1,0 +1,175 @@
+"""UserKNN against a plain-loop implementation of the same definition, plus its contract."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movie_recommender.recsys import UnknownUserError, UserKNN
+
+
+def random_ratings(n_users=25, n_items=30, density=0.4, seed=0, integer=False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    users, items = np.nonzero(rng.random((n_users, n_items)) < density)
+    ratings = rng.integers(1, 6, len(users)).astype(float) if integer else rng.uniform(1, 5, len(users))
+    # ids that are not 0..n-1, to catch id/position mix-ups
+    return pd.DataFrame({"userId": users * 3 + 7, "movieId": items * 5 + 2, "rating": ratings})
+
+
+def loop_similarity(ratings: pd.DataFrame, u, v, similarity: str, min_support: int) -> float:
+    ru = dict(ratings.loc[ratings.userId == u, ["movieId", "rating"]].itertuples(index=False))
+    rv = dict(ratings.loc[ratings.userId == v, ["movieId", "rating"]].itertuples(index=False))
+    common = set(ru) & set(rv)
+    if u == v or len(common) < min_support or not common:
+        return 0.0
+    dot = sum(ru[i] * rv[i] for i in common)
+    if similarity == "cosine":
+        return dot / (np.sqrt(sum(x * x for x in ru.values())) * np.sqrt(sum(x * x for x in rv.values())))
+    return dot / (np.sqrt(sum(ru[i] ** 2 for i in common)) * np.sqrt(sum(rv[i] ** 2 for i in common)))
+
+
+def loop_predict(ratings: pd.DataFrame, u, i, k: int, similarity: str, min_support: int = 1) -> float:
+    """Textbook user-KNN: the k most similar raters of i vote, weighted by positive similarity."""
+    mean, low, high = ratings.rating.mean(), ratings.rating.min(), ratings.rating.max()
+    raters = ratings[(ratings.movieId == i) & (ratings.userId != u)].sort_values("userId")
+    if u not in set(ratings.userId) or raters.empty:
+        return mean
+    sims = [(loop_similarity(ratings, u, v, similarity, min_support), r) for v, r in zip(raters.userId, raters.rating)]
+    top = sorted(sims, key=lambda t: -t[0])[:k]  # stable: ties go to smaller user ids
+    num = sum(s * r for s, r in top if s > 0)
+    den = sum(s for s, _ in top if s > 0)
+    return float(np.clip(num / den, low, high)) if den > 0 else mean
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "cosine_common"])
+@pytest.mark.parametrize("k", [1, 3, 50])
+def test_predict_equals_plain_loop(similarity, k):
+    ratings = random_ratings(seed=k)
+    model = UserKNN(neighbours=k, similarity=similarity, batch_size=4).fit(ratings)
+    users = np.repeat(ratings.userId.unique()[:8], 6)
+    items = np.tile(ratings.movieId.unique()[:6], 8)
+    expected = [loop_predict(ratings, u, i, k, similarity) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
+
+
+def test_min_support_equals_plain_loop():
+    ratings = random_ratings(density=0.3, seed=5)
+    model = UserKNN(neighbours=5, similarity="cosine_common", min_support=3).fit(ratings)
+    users, items = ratings.userId.to_numpy()[:40], ratings.movieId.to_numpy()[::-1][:40]
+    expected = [loop_predict(ratings, u, i, 5, "cosine_common", 3) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
+
+
+def test_recommend_scores_are_predictions_of_unrated_items_ranked():
+    ratings = random_ratings(seed=3)
+    model = UserKNN(neighbours=4).fit(ratings)
+    user = ratings.userId.iloc[0]
+    top = model.recommend(user, n=5)
+    assert list(top.columns) == ["rank", "movieId", "score"]
+    assert list(top["rank"]) == [1, 2, 3, 4, 5]
+    assert not set(top.movieId) & set(ratings.movieId[ratings.userId == user])
+    np.testing.assert_allclose(top.score, model.predict(np.full(5, user), top.movieId))
+    assert top.score.is_monotonic_decreasing
+    unrated = sorted(set(ratings.movieId) - set(ratings.movieId[ratings.userId == user]))
+    best = max(model.predict(np.full(len(unrated), user), unrated))
+    assert top.score.iloc[0] == pytest.approx(best)
+
+
+def test_recommend_breaks_ties_by_support_then_item_id():
+    # User 1 shares item 1 with users 2 and 3. User 3 rated items 11 and 10 the same
+    # (equal score, equal support): the smaller id comes first. User 2 and 3 both rated
+    # item 12 with 5 stars: same score as 10/11 but twice the support, so it leads.
+    ratings = pd.DataFrame(
+        {
+            "userId": [1, 2, 3, 2, 3, 3, 3],
+            "movieId": [1, 1, 1, 12, 12, 11, 10],
+            "rating": [5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+        }
+    )
+    top = UserKNN(neighbours=5).fit(ratings).recommend(1, n=3)
+    assert list(top.movieId) == [12, 10, 11]
+
+
+def test_recommend_all_matches_recommend_and_is_deterministic():
+    ratings = random_ratings(n_users=40, seed=8, integer=True)
+    model = UserKNN(neighbours=5, batch_size=7).fit(ratings)
+    everyone = model.recommend_all(4)
+    assert list(everyone.columns) == ["userId", "rank", "movieId", "score"]
+    assert everyone.userId.nunique() == ratings.userId.nunique()
+    for user in ratings.userId.unique()[:5]:
+        single = model.recommend(user, 4)
+        pd.testing.assert_frame_equal(
+            everyone[everyone.userId == user].drop(columns="userId").reset_index(drop=True), single
+        )
+    pd.testing.assert_frame_equal(everyone, UserKNN(neighbours=5).fit(ratings).recommend_all(4))
+    seen = set(zip(ratings.userId, ratings.movieId))
+    assert not any(pair in seen for pair in zip(everyone.userId, everyone.movieId))
+
+
+def test_fewer_candidates_than_n():
+    ratings = pd.DataFrame({"userId": [1, 2, 2], "movieId": [1, 1, 2], "rating": [4.0, 4.0, 3.0]})
+    top = UserKNN().fit(ratings).recommend(1, n=10)
+    assert list(top.movieId) == [2]
+
+
+def test_unknown_user_and_item_fallbacks():
+    ratings = random_ratings(seed=1)
+    model = UserKNN().fit(ratings)
+    estimates = model.predict([-1, ratings.userId.iloc[0]], [ratings.movieId.iloc[0], -5])
+    np.testing.assert_allclose(estimates, ratings.rating.mean())
+    with pytest.raises(UnknownUserError, match="user.*-1.*no ratings"):
+        model.recommend(-1, 3)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"neighbours": 0}, "neighbours must be a whole number >= 1"),
+        ({"neighbours": 2.5}, "neighbours must be a whole number"),
+        ({"similarity": "pearson"}, "similarity must be one of"),
+        ({"min_support": True}, "min_support must be a whole number"),
+    ],
+)
+def test_bad_hyper_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        UserKNN(**params).fit(random_ratings())
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="lack the column"):
+        UserKNN().fit(pd.DataFrame({"userId": [1], "movieId": [1]}))
+    with pytest.raises(ValueError, match="same \\(user, item\\) pair"):
+        UserKNN().fit(pd.DataFrame({"userId": [1, 1], "movieId": [1, 1], "rating": [3, 4]}))
+    with pytest.raises(ValueError, match="empty"):
+        UserKNN().fit(pd.DataFrame({"userId": [], "movieId": [], "rating": []}))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        UserKNN().predict([1], [1])
+    model = UserKNN().fit(random_ratings())
+    with pytest.raises(ValueError, match="n must be a whole number"):
+        model.recommend(7, 0)
+    with pytest.raises(ValueError, match="equal length"):
+        model.predict([7, 10], [2])
+
+
+def test_fit_returns_self_keeps_sparse_state_and_pickles():
+    ratings = random_ratings()
+    model = UserKNN(neighbours=3)
+    assert model.fit(ratings) is model
+    assert model.ratings_.format == "csr"
+    assert model.ratings_.nnz == len(ratings)
+    clone = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(clone.recommend(7, 3), model.recommend(7, 3))
+
+
+def test_similarity_blocks_are_bounded(monkeypatch):
+    """Blocks hold batch_size users x all users, never users x users at once."""
+    ratings = random_ratings(n_users=30)
+    model = UserKNN(batch_size=4).fit(ratings)
+    shapes = []
+    original = UserKNN._similarity_block
+    monkeypatch.setattr(UserKNN, "_similarity_block", lambda self, rows: shapes.append(len(rows)) or original(self, rows))
+    model.recommend_all(3)
+    assert max(shapes) == 4 and sum(shapes) == 30
