@@ -83,6 +83,9 @@ def test_kedro_session_on_real_movielens(project, monkeypatch):
     top = read(project, "07_model_output/recommendations.csv")
     assert list(top.columns) == ["rank", "movieId", "title", "year", "genres", "score"]
     assert len(top) == 10 and not set(top.movieId) & set(ratings.movieId[ratings.userId == 1])
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    csv_text = (project / "data/07_model_output/recommendations.csv").read_text(encoding="utf-8")
+    assert csv_text in readme, "the README's example for user 1 no longer matches a real run: update it"
     everyone = read(project, "07_model_output/all_recommendations.csv")
     assert everyone.userId.nunique() == 943 and (everyone.groupby("userId").size() == 10).all()
     assert (project / "data/06_models/recommender.pkl").stat().st_size > 0
