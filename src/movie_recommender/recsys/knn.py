@@ -43,9 +43,14 @@ def _weighted_top_k(sims: np.ndarray, values: np.ndarray, k: int) -> tuple[np.nd
     weights = np.maximum(sims, 0.0)
     if sims.shape[1] > k:
         kth = np.partition(sims, -k, axis=1)[:, -k, None]
+        weights[sims < kth] = 0.0
+        # Rows with more raters at the k-th similarity than places left: keep the first ones.
         equal = sims == kth
         room = k - (sims > kth).sum(axis=1, keepdims=True)
-        weights[(sims < kth) | (equal & (np.cumsum(equal, axis=1) > room))] = 0.0
+        tied = np.flatnonzero((equal.sum(axis=1, keepdims=True) > room)[:, 0] & (kth[:, 0] > 0))
+        if tied.size:
+            surplus = equal[tied] & (np.cumsum(equal[tied], axis=1) > room[tied])
+            weights[tied] = np.where(surplus, 0.0, weights[tied])
     return weights @ values, weights.sum(axis=1)
 
 

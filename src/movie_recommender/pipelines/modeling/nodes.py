@@ -22,7 +22,10 @@ def train_model(ratings_clean: pd.DataFrame, user_knn: dict) -> UserKNN:
     try:
         model = UserKNN(**user_knn).fit(ratings_clean)
     except ValueError as exc:
-        raise ValueError(f"Cannot train user_knn: {exc} Check conf/base/parameters_modeling.yml.") from None
+        raise ValueError(
+            f"Cannot train user_knn: {exc} (Settings: conf/base/parameters_modeling.yml; "
+            "data: ratings_clean, made by kedro run --pipeline data_processing.)"
+        ) from None
     logger.info("Trained %s on %d users x %d movies.", model.__class__.__name__, *model.ratings_.shape)
     return model
 
