@@ -14,6 +14,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -92,7 +93,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
 
     def _exists(self) -> bool:
         source = self._local_source()
-        return Path(source).exists() if source else self._filepath.is_file()
+        return Path(source).expanduser().exists() if source else self._filepath.is_file()
 
     def save(self, data: dict[str, bytes]) -> None:
         raise DatasetError("MovieLensArchiveDataset is read-only: it downloads or reads the archive, never writes it.")
@@ -140,7 +141,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                     name = PurePosixPath(info.filename)
                     if not info.is_dir() and name.parent.name in ("ml-100k", ""):
                         members.setdefault(name.name, archive.read(info))
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise DatasetError(f"{origin} is not a readable zip archive ({exc}); it is truncated or corrupt. {fix}") from None
         return self._require_members(members, origin, fix)
 
@@ -180,7 +181,8 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
             "%s is not the official MovieLens 100k (%s). It passed the format checks and will be used, but "
             "results may differ from published ones: use the official archive for reproducible runs.",
             origin,
-            "; ".join(differing) or f"archive md5 {archive_md5} != {self._md5}",
+            "; ".join(differing)
+            or (f"archive md5 {archive_md5} != {self._md5}" if archive_md5 else "a folder, with no checksums to compare"),
         )
         return members
 
@@ -223,6 +225,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                     size += len(chunk)
                     if expected and size / expected >= next_report:
                         logger.info("  %5.1f of %.1f MB (%d%%)", size / 1e6, expected / 1e6, 100 * size // expected)
+                        next_report += 0.1
+                    elif not expected and size >= next_report * 1e7:  # size unknown: every 1 MB
+                        logger.info("  %5.1f MB", size / 1e6)
                         next_report += 0.1
         except http.client.IncompleteRead:
             raise DatasetError(
