@@ -43,14 +43,13 @@ def _weighted_top_k(sims: np.ndarray, values: np.ndarray, k: int) -> tuple[np.nd
     weights = np.maximum(sims, 0.0)
     if sims.shape[1] > k:
         kth = np.partition(sims, -k, axis=1)[:, -k, None]
-        weights[sims < kth] = 0.0
-        # Rows with more raters at the k-th similarity than places left: keep the first ones.
-        equal = sims == kth
-        room = k - (sims > kth).sum(axis=1, keepdims=True)
-        tied = np.flatnonzero((equal.sum(axis=1, keepdims=True) > room)[:, 0] & (kth[:, 0] > 0))
-        if tied.size:
-            surplus = equal[tied] & (np.cumsum(equal[tied], axis=1) > room[tied])
-            weights[tied] = np.where(surplus, 0.0, weights[tied])
+        keep = sims >= kth
+        tied = np.flatnonzero((keep.sum(axis=1) > k) & (kth[:, 0] > 0))
+        if tied.size:  # more raters at the k-th similarity than places left: keep the first ones
+            equal = sims[tied] == kth[tied]
+            room = k - (sims[tied] > kth[tied]).sum(axis=1, keepdims=True)
+            keep[tied] &= ~(equal & (np.cumsum(equal, axis=1) > room))
+        weights *= keep
     return weights @ values, weights.sum(axis=1)
 
 
@@ -109,13 +108,15 @@ class UserKNN:
         values = pd.to_numeric(ratings[RATING], errors="coerce").to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             raise ValueError("ratings contain missing or non-numeric values in the rating column.")
-        self.user_ids_, rows = np.unique(ratings[USER].to_numpy(), return_inverse=True)
-        self.item_ids_, cols = np.unique(ratings[ITEM].to_numpy(), return_inverse=True)
+        if ratings[[USER, ITEM]].isna().any().any():
+            raise ValueError(f"ratings have missing {USER} or {ITEM} values.")
+        rows, user_ids = pd.factorize(ratings[USER], sort=True)
+        cols, item_ids = pd.factorize(ratings[ITEM], sort=True)
+        self.user_ids_, self.item_ids_ = np.asarray(user_ids), np.asarray(item_ids)
         shape = (len(self.user_ids_), len(self.item_ids_))
-        if np.unique(rows.astype(np.int64) * shape[1] + cols).size != len(values):
+        self.ratings_ = sp.csr_matrix((values, (rows, cols)), shape=shape)  # sums duplicate pairs
+        if self.ratings_.nnz != len(values):
             raise ValueError("ratings contain the same (user, item) pair more than once.")
-        self.ratings_ = sp.csr_matrix((values, (rows, cols)), shape=shape)
-        self.ratings_.sort_indices()
         self.global_mean_ = float(values.mean())
         self.rating_range_ = (float(values.min()), float(values.max()))
         return self
@@ -143,25 +144,40 @@ class UserKNN:
             yield rows[start : start + size]
 
     def _similarity_block(self, rows: np.ndarray) -> np.ndarray:
-        """Dense ``len(rows) x n_users`` similarities; a user is never its own neighbour."""
+        """Dense ``len(rows) x n_users`` similarities; a user is never its own neighbour.
+
+        The other users are taken a tile at a time as a dense items x tile array (at most
+        ``_BLOCK_CELLS`` cells), which makes each product a fast sparse x dense one.
+        """
         ratings = self.ratings_
+        n_users, n_items = ratings.shape
         block = ratings[rows]
-        sims = (block @ ratings.T).toarray()
-        rated = ratings.copy()
-        rated.data[:] = 1.0
+        rated_block = block.copy()
+        rated_block.data[:] = 1.0
+        sims = np.empty((len(rows), n_users))
+        denom = np.empty_like(sims)
+        tile = max(1, _BLOCK_CELLS // n_items)
+        for start in range(0, n_users, tile):
+            others = ratings[start : start + tile].T.toarray(order="C")
+            sims[:, start : start + tile] = block @ others
+            if self.similarity == "cosine_common":  # both norms over the co-rated items only
+                own = block.power(2) @ (others != 0).astype(np.float64)
+                denom[:, start : start + tile] = np.sqrt(own * (rated_block @ np.square(others)))
         if self.similarity == "cosine":
-            norms = np.sqrt(np.asarray(ratings.multiply(ratings).sum(axis=1)).ravel())
+            norms = np.sqrt(np.asarray(ratings.power(2).sum(axis=1)).ravel())
             denom = norms[rows, None] * norms[None, :]
-        else:  # cosine_common: both norms over the co-rated items only
-            squares = ratings.multiply(ratings).tocsr()
-            denom = np.sqrt((squares[rows] @ rated.T).toarray() * (rated[rows] @ squares.T).toarray())
         np.divide(sims, denom, out=sims, where=denom > 0)
         sims[denom <= 0] = 0.0
         if self.min_support > 1:
-            support = (rated[rows] @ rated.T).toarray()
+            support = (rated_block @ self._rated_matrix().T).toarray()
             sims[support < self.min_support] = 0.0
         sims[np.arange(len(rows)), rows] = 0.0
         return sims
+
+    def _rated_matrix(self) -> sp.csr_matrix:
+        rated = self.ratings_.copy()
+        rated.data[:] = 1.0
+        return rated
 
     def _item_raters(self) -> sp.csc_matrix:
         csc = self.ratings_.tocsc()
@@ -184,6 +200,20 @@ class UserKNN:
             num[:, col], den[:, col] = _weighted_top_k(sims[:, indices[lo:hi]], data[lo:hi], self.neighbours)
         return num, den
 
+    def _pair_sums(
+        self, sims: np.ndarray, pos: np.ndarray, cols: np.ndarray, raters: sp.csc_matrix
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Numerators and denominators of the estimates for pairs (row ``pos`` of ``sims``, item ``cols``)."""
+        order = np.argsort(cols, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(cols[order]) != 0])
+        indptr, indices, data = raters.indptr, raters.indices, raters.data
+        num, den = np.empty(len(cols)), np.empty(len(cols))
+        for group in np.split(order, starts[1:]):
+            lo, hi = indptr[cols[group[0]]], indptr[cols[group[0]] + 1]
+            block = sims[pos[group, None], indices[lo:hi]]
+            num[group], den[group] = _weighted_top_k(block, data[lo:hi], self.neighbours)
+        return num, den
+
     # ---------------------------------------------------------------- predicting
     def predict(self, users, items) -> np.ndarray:
         """Rating estimates for the pairs ``(users[j], items[j])``, as a float array.
@@ -202,14 +232,7 @@ class UserKNN:
         for block_rows in self._blocks(np.unique(rows[known])):
             sims = self._similarity_block(block_rows)
             pairs = known[np.isin(rows[known], block_rows)]
-            pairs = pairs[np.argsort(cols[pairs], kind="stable")]
-            pair_cols = cols[pairs]
-            starts = np.flatnonzero(np.r_[True, pair_cols[1:] != pair_cols[:-1]])
-            for group in np.split(pairs, starts[1:]):
-                col = cols[group[0]]
-                lo, hi = raters.indptr[col], raters.indptr[col + 1]
-                block = sims[np.ix_(np.searchsorted(block_rows, rows[group]), raters.indices[lo:hi])]
-                num[group], den[group] = _weighted_top_k(block, raters.data[lo:hi], self.neighbours)
+            num[pairs], den[pairs] = self._pair_sums(sims, np.searchsorted(block_rows, rows[pairs]), cols[pairs], raters)
         return self._finish(num, den)
 
     def recommend_all(self, n: int, users=None) -> pd.DataFrame:
