@@ -399,6 +399,20 @@ def test_unreadable_cached_archive_says_delete_it(spoil, server, make_dataset, g
     assert cached.read_bytes() == good
 
 
+# ---------------------------------------------------------------------- preview
+def test_preview_lists_the_files_of_a_local_copy(make_dataset, members, archive_path, tmp_path):
+    for source in (archive_path, extract(members, tmp_path / "extracted")):
+        preview = make_dataset(source=str(source)).preview()
+        assert preview["columns"] == ["file", "bytes", "md5"]
+        assert preview["data"] == [[name, len(content), md5(content)] for name, content in sorted(members.items())]
+
+
+def test_preview_never_downloads(server, make_dataset, good, raw_dir):
+    preview = make_dataset(url=server.serve(good), md5=md5(good)).preview()
+    assert "not there yet: kedro run downloads it" in preview["data"][0][0]
+    assert server.requests == [] and left_in(raw_dir) == []
+
+
 # ------------------------------------------------------------- save and exists
 def test_save_is_refused(make_dataset, members, raw_dir):
     with pytest.raises(DatasetError, match="MovieLensArchiveDataset is read-only"):

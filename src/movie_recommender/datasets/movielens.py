@@ -18,7 +18,9 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from movie_recommender.recsys.movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 
@@ -92,14 +94,22 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
         return {"filepath": str(self._filepath), "url": self._url, "md5": self._md5, "source": self._local_source()}
 
     def _exists(self) -> bool:
-        source = self._local_source()
-        return Path(source).expanduser().exists() if source else self._filepath.is_file()
+        path, is_source = self._where()
+        return path.exists() if is_source else path.is_file()
 
     def save(self, data: dict[str, bytes]) -> None:
         raise DatasetError("MovieLensArchiveDataset is read-only: it downloads or reads the archive, never writes it.")
 
     def _local_source(self) -> str | None:
         return os.environ.get(self._source_env) or self._source
+
+    def _where(self) -> tuple[Path, bool]:
+        """The path load() reads, and whether it is a local source (rather than the cached download)."""
+        source = self._local_source()
+        return (Path(source).expanduser(), True) if source else (self._filepath, False)
+
+    def _origin(self, path: Path, is_source: bool) -> str:
+        return f"{path} (from {self._source_env})" if is_source and os.environ.get(self._source_env) else str(path)
 
     def _how_to_fix(self) -> str:
         return (
@@ -109,24 +119,32 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
 
     # ------------------------------------------------------------------ loading
     def load(self) -> dict[str, bytes]:
-        source = self._local_source()
-        if source:
-            path = Path(source).expanduser()
-            origin = f"{path} (from {self._source_env})" if os.environ.get(self._source_env) else str(path)
-            if path.is_dir():
-                members = self._read_folder(path, origin)
-                return self._accept(members, archive_md5=None, origin=origin)
-            if not path.is_file():
-                raise DatasetError(
-                    f"The MovieLens 100k source {origin} does not exist. Point it at ml-100k.zip or an "
-                    f"extracted ml-100k/ folder, or unset it to use {self._filepath} (downloaded when missing)."
-                )
-        else:
-            path, origin = self._filepath, str(self._filepath)
-            if not path.is_file():
-                self._download()
-        members = self._read_zip(path, origin)
-        return self._accept(members, archive_md5=_file_md5(path), origin=origin)
+        path, is_source = self._where()
+        origin = self._origin(path, is_source)
+        if is_source and not path.exists():
+            raise DatasetError(
+                f"The MovieLens 100k source {origin} does not exist. Point it at ml-100k.zip or an "
+                f"extracted ml-100k/ folder, or unset it to use {self._filepath} (downloaded when missing)."
+            )
+        if not is_source and not path.is_file():
+            self._download()
+        if path.is_dir():
+            return self._accept(self._read_folder(path, origin), archive_md5=None, origin=origin)
+        return self._accept(self._read_zip(path, origin), archive_md5=_file_md5(path), origin=origin)
+
+    def preview(self) -> TablePreview:
+        """The archive's files with size and md5, for kedro-viz; read from a local copy, never downloaded."""
+        path, is_source = self._where()
+        origin = self._origin(path, is_source)
+        if not path.exists():
+            note = f"{origin} is not there yet: kedro run downloads it."
+            return TablePreview(pd.DataFrame({"note": [note]}).to_dict(orient="split"))
+        members = self._read_folder(path, origin) if path.is_dir() else self._read_zip(path, origin)
+        table = pd.DataFrame(
+            [(name, len(content), _md5(content)) for name, content in sorted(members.items())],
+            columns=["file", "bytes", "md5"],
+        )
+        return TablePreview(table.to_dict(orient="split"))
 
     def _read_zip(self, path: Path, origin: str) -> dict[str, bytes]:
         fix = (
