@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# Nothing may phone home from tests.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Nothing may phone home from tests, and tests log to the console only (not the project's info.log).
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(PROJECT_ROOT / "tests" / "logging.yml"))
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"]
 
 

@@ -20,6 +20,7 @@ from kedro.framework.startup import bootstrap_project
 from tests.conftest import PROJECT_ROOT, real_archive, write_zip
 
 LAYERS = ["01_raw", "02_intermediate", "03_primary", "06_models", "07_model_output", "08_reporting"]
+REAL_ARCHIVE = real_archive()  # read before the project fixture clears $MOVIELENS_100K
 SKIP_REAL = (
     "the real MovieLens 100k archive is not here: set MOVIELENS_100K=/path/to/ml-100k.zip "
     "or put it at ../shared/datasets/ml-100k.zip to run this test"
@@ -63,9 +64,9 @@ def read(root: Path, relative: str) -> pd.DataFrame:
     return pd.read_csv(root / "data" / relative, keep_default_na=False, na_values=[""])
 
 
-@pytest.mark.skipif(real_archive() is None, reason=SKIP_REAL)
+@pytest.mark.skipif(REAL_ARCHIVE is None, reason=SKIP_REAL)
 def test_kedro_session_on_real_movielens(project, monkeypatch):
-    monkeypatch.setenv("MOVIELENS_100K", str(real_archive()))
+    monkeypatch.setenv("MOVIELENS_100K", str(REAL_ARCHIVE))
     run_session(project)
 
     ratings = read(project, "02_intermediate/ratings.csv")
@@ -115,6 +116,12 @@ def test_cli_on_synthetic_archive(project, tmp_path, members):
     assert bad.returncode != 0
     assert "user_id 99999 has no ratings in the training data" in bad.stdout + bad.stderr
     assert len(read(project, "07_model_output/recommendations.csv")) == 2  # previous result intact
+
+    written = {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")}
+    bad = kedro_cli(project, "--params", "user_knn.neighbours=0", archive=archive)
+    assert bad.returncode != 0
+    assert "Parameter user_knn.neighbours must be a whole number >= 1, got 0" in bad.stdout + bad.stderr
+    assert {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")} == written  # nothing ran
 
 
 def test_offline_without_archive_fails_cleanly(project):

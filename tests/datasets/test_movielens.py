@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import re
 import socket
 import threading
@@ -399,6 +400,19 @@ def test_unreadable_cached_archive_says_delete_it(spoil, server, make_dataset, g
     assert cached.read_bytes() == good
 
 
+def test_downloaded_archive_is_an_ordinary_file(server, make_dataset, good, cached):
+    make_dataset(url=server.serve(good), md5=md5(good)).load()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert cached.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_only_movielens_files_are_read_from_a_folder(make_dataset, members, tmp_path):
+    folder = extract({**members, "README": b"readme", "notes.txt": b"x", "u1.base": b"1\t1\t5\t1\n"}, tmp_path / "f")
+    loaded = make_dataset(source=str(folder)).load()
+    assert set(loaded) == {*members, "u1.base"}
+
+
 # ---------------------------------------------------------------------- preview
 def test_preview_lists_the_files_of_a_local_copy(make_dataset, members, archive_path, tmp_path):
     for source in (archive_path, extract(members, tmp_path / "extracted")):
@@ -407,9 +421,11 @@ def test_preview_lists_the_files_of_a_local_copy(make_dataset, members, archive_
         assert preview["data"] == [[name, len(content), md5(content)] for name, content in sorted(members.items())]
 
 
-def test_preview_never_downloads(server, make_dataset, good, raw_dir):
+def test_preview_never_downloads(server, make_dataset, good, raw_dir, tmp_path):
     preview = make_dataset(url=server.serve(good), md5=md5(good)).preview()
     assert "not there yet: kedro run downloads it" in preview["data"][0][0]
+    missing = make_dataset(url=server.url(), source=str(tmp_path / "nowhere.zip")).preview()
+    assert missing["data"][0][0].endswith("nowhere.zip does not exist.")
     assert server.requests == [] and left_in(raw_dir) == []
 
 

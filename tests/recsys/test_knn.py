@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from movie_recommender.recsys import UnknownUserError, UserKNN
+from movie_recommender.recsys.knn import _weighted_top_k
 
 
 def random_ratings(n_users=25, n_items=30, density=0.4, seed=0, integer=False) -> pd.DataFrame:
@@ -42,6 +43,21 @@ def loop_predict(ratings: pd.DataFrame, u, i, k: int, similarity: str, min_suppo
     num = sum(s * r for s, r in top if s > 0)
     den = sum(s for s, _ in top if s > 0)
     return float(np.clip(num / den, low, high)) if den > 0 else mean
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_neighbour_selection_with_ties_equals_brute_force(seed):
+    """Whole-number similarities tie often: the first raters among equals win, negatives never vote."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    sims = rng.integers(-2, 4, size=(7, 9)).astype(float)
+    values = rng.uniform(1, 5, size=9)
+    num, den = _weighted_top_k(sims.copy(), values, k)
+    for row in range(len(sims)):
+        top = sorted(range(9), key=lambda j: -sims[row, j])[:k]  # stable: ties to smaller columns
+        weights = [max(sims[row, j], 0.0) for j in top]
+        assert num[row] == pytest.approx(sum(w * values[j] for w, j in zip(weights, top)))
+        assert den[row] == pytest.approx(sum(weights))
 
 
 @pytest.mark.parametrize("similarity", ["cosine", "cosine_common"])
@@ -109,6 +125,12 @@ def test_recommend_all_matches_recommend_and_is_deterministic():
     assert not any(pair in seen for pair in zip(everyone.userId, everyone.movieId))
 
 
+def test_recommend_all_for_no_users():
+    model = UserKNN().fit(random_ratings())
+    assert list(model.recommend_all(3, users=[]).columns) == ["userId", "rank", "movieId", "score"]
+    assert model.recommend_all(3, users=[]).empty
+
+
 def test_fewer_candidates_than_n():
     ratings = pd.DataFrame({"userId": [1, 2, 2], "movieId": [1, 1, 2], "rating": [4.0, 4.0, 3.0]})
     top = UserKNN().fit(ratings).recommend(1, n=10)
@@ -145,6 +167,10 @@ def test_bad_inputs():
         UserKNN().fit(pd.DataFrame({"userId": [1, 1], "movieId": [1, 1], "rating": [3, 4]}))
     with pytest.raises(ValueError, match="empty"):
         UserKNN().fit(pd.DataFrame({"userId": [], "movieId": [], "rating": []}))
+    with pytest.raises(ValueError, match="non-numeric values in the rating column"):
+        UserKNN().fit(pd.DataFrame({"userId": [1, 2], "movieId": [1, 1], "rating": [3, "x"]}))
+    with pytest.raises(ValueError, match="missing userId or movieId"):
+        UserKNN().fit(pd.DataFrame({"userId": [1, None], "movieId": [1, 1], "rating": [3, 4]}))
     with pytest.raises(RuntimeError, match="not fitted"):
         UserKNN().predict([1], [1])
     model = UserKNN().fit(random_ratings())

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,6 +28,8 @@ from movie_recommender.recsys.movielens import MovieLensFormatError, parse_genre
 logger = logging.getLogger(__name__)
 
 REQUIRED_MEMBERS = ("u.data", "u.item", "u.genre")
+# The data files of MovieLens 100k: u.data, u.item, ..., u1.base ... ub.test (not README or scripts).
+_MEMBER_NAME = re.compile(r"^u\w*\.\w+$")
 _CHUNK = 1 << 16
 
 
@@ -137,7 +140,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
         path, is_source = self._where()
         origin = self._origin(path, is_source)
         if not path.exists():
-            note = f"{origin} is not there yet: kedro run downloads it."
+            note = f"{origin} does not exist." if is_source else f"{origin} is not there yet: kedro run downloads it."
             return TablePreview(pd.DataFrame({"note": [note]}).to_dict(orient="split"))
         members = self._read_folder(path, origin) if path.is_dir() else self._read_zip(path, origin)
         table = pd.DataFrame(
@@ -157,7 +160,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                 members = {}
                 for info in archive.infolist():
                     name = PurePosixPath(info.filename)
-                    if not info.is_dir() and name.parent.name in ("ml-100k", ""):
+                    if not info.is_dir() and name.parent.name in ("ml-100k", "") and _MEMBER_NAME.match(name.name):
                         members.setdefault(name.name, archive.read(info))
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise DatasetError(f"{origin} is not a readable zip archive ({exc}); it is truncated or corrupt. {fix}") from None
@@ -166,7 +169,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
     def _read_folder(self, path: Path, origin: str) -> dict[str, bytes]:
         if not (path / "u.data").exists() and (path / "ml-100k").is_dir():
             path = path / "ml-100k"
-        members = {child.name: child.read_bytes() for child in path.iterdir() if child.is_file()}
+        members = {
+            child.name: child.read_bytes() for child in path.iterdir() if _MEMBER_NAME.match(child.name) and child.is_file()
+        }
         return self._require_members(members, origin, "Point it at the extracted ml-100k/ folder.")
 
     @staticmethod
@@ -224,6 +229,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                     f"{self._md5} ({size:,} bytes). It is corrupt or not the official file. Run again to "
                     f"retry. {self._how_to_fix()}"
                 )
+            umask = os.umask(0)
+            os.umask(umask)
+            partial.chmod(0o666 & ~umask)  # temporary files are private; the archive is an ordinary file
             os.replace(partial, target)
             logger.info("Saved verified MovieLens 100k archive to %s.", target)
         finally:

@@ -8,16 +8,17 @@ size users x users or users x items is ever held beyond one block.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from numbers import Integral
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .checks import check_count
+
 USER, ITEM, RATING = "userId", "movieId", "rating"
 SIMILARITIES = ("cosine", "cosine_common")
-# Largest dense block (in float64 cells) built at once: 2**23 cells = 64 MB.
-_BLOCK_CELLS = 1 << 23
+# Largest dense array (in float64 cells) built at once: 2**21 cells = 16 MB. A block of users
+# holds a handful of such arrays, so memory stays bounded however large the data.
+_BLOCK_CELLS = 1 << 21
 
 
 class UnknownUserError(LookupError):
@@ -25,12 +26,6 @@ class UnknownUserError(LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message like a key
         return str(self.args[0])
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _weighted_top_k(sims: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +63,7 @@ class UserKNN:
             so users who share few items are less similar), or ``"cosine_common"`` over the
             items both users rated (Surprise's ``cosine``).
         min_support: fewest co-rated items for two users to count as similar.
-        batch_size: users per similarity block; ``None`` sizes blocks to about 64 MB.
+        batch_size: users per similarity block; ``None`` sizes each dense array to about 16 MB.
 
     Attributes (after ``fit``):
         user_ids_, item_ids_: sorted ids; their positions index the matrix rows and columns.
@@ -89,17 +84,19 @@ class UserKNN:
         self.batch_size = batch_size
 
     # ------------------------------------------------------------------ fitting
-    def _check_params(self) -> None:
-        _check_count("neighbours", self.neighbours)
-        _check_count("min_support", self.min_support)
+    def check_params(self) -> UserKNN:
+        """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
+        check_count("neighbours", self.neighbours)
+        check_count("min_support", self.min_support)
         if self.batch_size is not None:
-            _check_count("batch_size", self.batch_size)
+            check_count("batch_size", self.batch_size)
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}.")
+        return self
 
     def fit(self, ratings: pd.DataFrame) -> UserKNN:
         """Learn from a table with ``userId``, ``movieId`` and ``rating`` columns; returns self."""
-        self._check_params()
+        self.check_params()
         missing = [c for c in (USER, ITEM, RATING) if c not in ratings.columns]
         if missing:
             raise ValueError(f"ratings lack the column(s) {missing}; expected {USER}, {ITEM}, {RATING}.")
@@ -155,7 +152,11 @@ class UserKNN:
         rated_block = block.copy()
         rated_block.data[:] = 1.0
         sims = np.empty((len(rows), n_users))
-        denom = np.empty_like(sims)
+        if self.similarity == "cosine":
+            norms = np.sqrt(np.asarray(ratings.power(2).sum(axis=1)).ravel())
+            denom = norms[rows, None] * norms[None, :]
+        else:
+            denom = np.empty_like(sims)
         tile = max(1, _BLOCK_CELLS // n_items)
         for start in range(0, n_users, tile):
             others = ratings[start : start + tile].T.toarray(order="C")
@@ -163,21 +164,15 @@ class UserKNN:
             if self.similarity == "cosine_common":  # both norms over the co-rated items only
                 own = block.power(2) @ (others != 0).astype(np.float64)
                 denom[:, start : start + tile] = np.sqrt(own * (rated_block @ np.square(others)))
-        if self.similarity == "cosine":
-            norms = np.sqrt(np.asarray(ratings.power(2).sum(axis=1)).ravel())
-            denom = norms[rows, None] * norms[None, :]
         np.divide(sims, denom, out=sims, where=denom > 0)
         sims[denom <= 0] = 0.0
         if self.min_support > 1:
-            support = (rated_block @ self._rated_matrix().T).toarray()
+            rated = self.ratings_.copy()
+            rated.data[:] = 1.0
+            support = (rated_block @ rated.T).toarray()
             sims[support < self.min_support] = 0.0
         sims[np.arange(len(rows)), rows] = 0.0
         return sims
-
-    def _rated_matrix(self) -> sp.csr_matrix:
-        rated = self.ratings_.copy()
-        rated.data[:] = 1.0
-        return rated
 
     def _item_raters(self) -> sp.csc_matrix:
         csc = self.ratings_.tocsc()
@@ -244,7 +239,7 @@ class UserKNN:
         A user may get fewer than ``n`` items when fewer candidates exist.
         """
         self._check_fitted()
-        n = _check_count("n", n)
+        n = check_count("n", n)
         if users is None:
             rows = np.arange(len(self.user_ids_))
         else:
@@ -268,6 +263,8 @@ class UserKNN:
                 cand = np.flatnonzero(candidate[i])
                 top = cand[np.lexsort((self.item_ids_[cand], -den[i, cand], -scores[i, cand]))[:n]]
                 parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, scores[i, top]))
+        if not parts:
+            return pd.DataFrame({USER: [], "rank": [], ITEM: [], "score": []})
         user_rows, ranks, cols, values = (np.concatenate(p) for p in zip(*parts))
         return pd.DataFrame(
             {USER: self.user_ids_[user_rows], "rank": ranks, ITEM: self.item_ids_[cols], "score": values}

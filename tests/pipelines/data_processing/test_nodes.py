@@ -41,6 +41,12 @@ def test_ingest_rejects_ratings_of_unknown_movies(members):
         ingest(ratings, movies[movies.movieId != 1])
 
 
+def test_ingest_rejects_tables_without_their_columns(members):
+    ratings, movies = convert_ml100k(members)
+    with pytest.raises(ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipeline data_processing"):
+        ingest(ratings, movies.drop(columns="title"))
+
+
 def test_transform_filters_and_summarises(members):
     merged = ingest(*convert_ml100k(members))
     clean, summary = transform(merged, min_user_ratings=10, min_movie_ratings=5)

@@ -29,12 +29,28 @@ def test_train_model(model, clean_and_movies):
     ("params", "message"),
     [
         ({"neighbors": 5}, r"Unknown user_knn parameter\(s\) \['neighbors'\]"),
-        ({"neighbours": -1}, r"Cannot train user_knn: neighbours must be a whole number >= 1, got -1"),
+        ({"neighbours": -1}, r"Parameter user_knn.neighbours must be a whole number >= 1, got -1"),
+        ({"similarity": "pearson"}, r"Parameter user_knn.similarity must be one of"),
+        (5, r"Parameter user_knn must be a mapping of model settings, got 5"),
     ],
 )
 def test_train_model_bad_parameters(clean_and_movies, params, message):
     with pytest.raises(ValueError, match=message):
         train_model(clean_and_movies[0], params)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.drop(columns="rating"), r"ratings_clean lacks the column\(s\) \['rating'\]"),
+        (lambda df: df.assign(userId=df.userId.astype(str)), r"ratings_clean.userId must hold whole numbers"),
+        (lambda df: df.assign(rating=df.rating.where(df.index > 0, 99)), r"ratings_clean.rating must hold numbers from 1 to 5"),
+        (lambda df: df.assign(rating="x"), r"ratings_clean.rating must hold numbers from 1 to 5"),
+    ],
+)
+def test_train_model_bad_ratings(clean_and_movies, edit, message):
+    with pytest.raises(ValueError, match=message + ".*kedro run --pipeline data_processing"):
+        train_model(edit(clean_and_movies[0]), {})
 
 
 def test_recommend_one_user(model, clean_and_movies):
@@ -60,6 +76,18 @@ def test_recommend_one_user(model, clean_and_movies):
 def test_recommend_bad_parameters(model, clean_and_movies, user_id, top_n, message):
     with pytest.raises(ValueError, match=message):
         recommend(model, clean_and_movies[1], user_id, top_n)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda df: df.drop(columns="genres"), r"movies lacks the column\(s\) \['genres'\]"),
+        (lambda df: pd.concat([df, df.head(1)]), r"movies lists some movieId more than once"),
+    ],
+)
+def test_recommend_bad_movies(model, clean_and_movies, edit, message):
+    with pytest.raises(ValueError, match=message):
+        recommend(model, edit(clean_and_movies[1]), 4, 3)
 
 
 def test_recommend_all(model, clean_and_movies):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from movie_recommender.pipelines.validation import require_int
+from movie_recommender.pipelines.validation import require_columns, require_int
 from movie_recommender.recsys import filter_min_ratings, parse_genres, parse_movies, parse_ratings
 
 
@@ -17,6 +17,8 @@ def convert_ml100k(archive: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFram
 
 def ingest(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
     """Merge every rating with its movie's title, year and genres."""
+    require_columns(ratings, "ratings", ["userId", "movieId", "rating", "timestamp"])
+    require_columns(movies, "movies", ["movieId", "title", "year", "genres"])
     unknown = ~ratings["movieId"].isin(movies["movieId"])
     if unknown.any():
         ids = sorted(ratings.loc[unknown, "movieId"].unique())
@@ -31,8 +33,8 @@ def transform(
     ratings_with_movies: pd.DataFrame, min_user_ratings: int, min_movie_ratings: int
 ) -> tuple[pd.DataFrame, dict]:
     """Keep users with >= min_user_ratings and movies with >= min_movie_ratings ratings, until both hold."""
-    min_user = require_int("min_user_ratings", min_user_ratings, 1)
-    min_movie = require_int("min_movie_ratings", min_movie_ratings, 1)
+    min_user = require_int("min_user_ratings", min_user_ratings)
+    min_movie = require_int("min_movie_ratings", min_movie_ratings)
     clean, passes = filter_min_ratings(ratings_with_movies, min_user, min_movie)
     if clean.empty:
         raise ValueError(

@@ -1,0 +1,45 @@
+"""ValidateParameters: every parameter a pipeline uses is checked before any node runs."""
+
+import pytest
+from kedro.io import DataCatalog
+from kedro.pipeline import Node, Pipeline
+
+from movie_recommender.hooks import ValidateParameters
+
+
+def identity(*values):
+    return values[0]
+
+
+def run_hook(params: dict, inputs: list[str]) -> None:
+    catalog = DataCatalog()
+    for name, value in params.items():
+        catalog[f"params:{name}"] = value
+    pipeline = Pipeline([Node(identity, inputs, "out")])
+    ValidateParameters().before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+
+
+def test_valid_parameters_pass():
+    run_hook(
+        {"top_n": 10, "user_id": 1, "min_user_ratings": 5, "user_knn": {"neighbours": 40}},
+        ["params:top_n", "params:user_id", "params:min_user_ratings", "params:user_knn"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"top_n": 0}, r"Parameter top_n must be a whole number >= 1, got 0"),
+        ({"user_id": "abc"}, r"Parameter user_id must be a whole number >= 1, got 'abc'"),
+        ({"min_movie_ratings": -1}, r"Parameter min_movie_ratings must be a whole number >= 1, got -1"),
+        ({"user_knn": {"neighbours": 0}}, r"Parameter user_knn.neighbours must be a whole number >= 1, got 0"),
+        ({"user_knn": {"k": 3}}, r"Unknown user_knn parameter\(s\) \['k'\]"),
+    ],
+)
+def test_bad_parameter_stops_the_run(params, message):
+    with pytest.raises(ValueError, match=message):
+        run_hook(params, [f"params:{name}" for name in params])
+
+
+def test_parameters_the_pipeline_does_not_use_are_not_checked():
+    run_hook({"top_n": 0, "user_id": 1}, ["params:user_id"])
