@@ -151,7 +151,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
 
     def _read_zip(self, path: Path, origin: str) -> dict[str, bytes]:
         fix = (
-            f"Delete it and run again to download a fresh copy, or replace it with the official archive."
+            "Delete it and run again to download a fresh copy, or replace it with the official archive."
             if path == self._filepath
             else "Replace it with the official archive."
         )
