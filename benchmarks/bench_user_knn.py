@@ -123,8 +123,16 @@ def bench_accuracy(archive: Path, models: dict, folds: list[int], repeats: int) 
     what = f"u{folds[0]}.base -> u{folds[0]}.test" if len(folds) == 1 else f"mean of u{folds[0]}..u{folds[-1]}"
     print(f"\n1. Rating prediction, {what} (seconds, best of {repeats}); {LIKE_SURPRISE} is configured like Surprise")
     rows = [
-        [name, f"{r['fit']:.3f}", f"{r['predict']:.3f}", f"{r['total']:.3f}", f"{r['rmse']:.4f}", f"{r['mib']:.1f}",
-         f"{ref['total'] / r['total']:.1f}x", f"{r['rmse'] - ref['rmse']:+.4f}"]
+        [
+            name,
+            f"{r['fit']:.3f}",
+            f"{r['predict']:.3f}",
+            f"{r['total']:.3f}",
+            f"{r['rmse']:.4f}",
+            f"{r['mib']:.1f}",
+            f"{ref['total'] / r['total']:.1f}x",
+            f"{r['rmse'] - ref['rmse']:+.4f}",
+        ]
         for name, r in mean.items()
     ]
     print_table(["model", "fit", "predict", "total", "RMSE", "peak MiB", "Surprise/ours", "RMSE-Surprise"], rows)
@@ -139,8 +147,10 @@ def bench_recommend_all(archive: Path, repeats: int) -> None:
     ratings, _ = filter_min_ratings(read_ratings(archive, "u.data"), 5, 20)  # as conf/base/parameters.yml
     fit_s, model = best_of(1, lambda: UserKNN(neighbours=40, similarity="cosine").fit(ratings))
     seconds, top = best_of(repeats, lambda: model.recommend_all(10))
-    print(f"\n2. recommend_all(10), full u.data filtered (5 per user, 20 per movie): {len(ratings)} ratings, "
-          f"{len(model.user_ids_)} users x {len(model.item_ids_)} movies")
+    print(
+        f"\n2. recommend_all(10), full u.data filtered (5 per user, 20 per movie): {len(ratings)} ratings, "
+        f"{len(model.user_ids_)} users x {len(model.item_ids_)} movies"
+    )
     print(f"fit {fit_s:.3f} s, recommend_all {seconds:.3f} s (best of {repeats}), {len(top)} rows")
 
 

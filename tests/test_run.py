@@ -56,7 +56,12 @@ def kedro_cli(root: Path, *args: str, archive: Path | None = None) -> subprocess
         env["MOVIELENS_100K"] = str(archive)
     return subprocess.run(
         [sys.executable, "-m", "kedro", "run", *args],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

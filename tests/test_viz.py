@@ -145,9 +145,25 @@ def viz(tmp_path_factory):
     log = folder / "viz.log"
     with log.open("w", encoding="utf-8") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "viz", "run", "--host", HOST, "--port", str(port),
-             "--no-browser", "--env", "base"],
-            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "kedro",
+                "viz",
+                "run",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--no-browser",
+                "--env",
+                "base",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:

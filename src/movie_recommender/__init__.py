@@ -1,4 +1,3 @@
-"""movie-recommender
-"""
+"""movie-recommender"""
 
 __version__ = "0.1"

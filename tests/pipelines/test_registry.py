@@ -11,4 +11,10 @@ def test_registry():
     assert {"data_processing", "modeling", "__default__"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert default_nodes == {"convert_ml100k", "ingest", "transform", "train", "recommend", "recommend_all"}
-    assert pipelines["modeling"].inputs() == {"ratings_clean", "movies", "params:user_knn", "params:user_id", "params:top_n"}
+    assert pipelines["modeling"].inputs() == {
+        "ratings_clean",
+        "movies",
+        "params:user_knn",
+        "params:user_id",
+        "params:top_n",
+    }

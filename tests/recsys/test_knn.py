@@ -196,6 +196,8 @@ def test_similarity_blocks_are_bounded(monkeypatch):
     model = UserKNN(batch_size=4).fit(ratings)
     shapes = []
     original = UserKNN._similarity_block
-    monkeypatch.setattr(UserKNN, "_similarity_block", lambda self, rows: shapes.append(len(rows)) or original(self, rows))
+    monkeypatch.setattr(
+        UserKNN, "_similarity_block", lambda self, rows: shapes.append(len(rows)) or original(self, rows)
+    )
     model.recommend_all(3)
     assert max(shapes) == 4 and sum(shapes) == 30

@@ -163,14 +163,18 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                     if not info.is_dir() and name.parent.name in ("ml-100k", "") and _MEMBER_NAME.match(name.name):
                         members.setdefault(name.name, archive.read(info))
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise DatasetError(f"{origin} is not a readable zip archive ({exc}); it is truncated or corrupt. {fix}") from None
+            raise DatasetError(
+                f"{origin} is not a readable zip archive ({exc}); it is truncated or corrupt. {fix}"
+            ) from None
         return self._require_members(members, origin, fix)
 
     def _read_folder(self, path: Path, origin: str) -> dict[str, bytes]:
         if not (path / "u.data").exists() and (path / "ml-100k").is_dir():
             path = path / "ml-100k"
         members = {
-            child.name: child.read_bytes() for child in path.iterdir() if _MEMBER_NAME.match(child.name) and child.is_file()
+            child.name: child.read_bytes()
+            for child in path.iterdir()
+            if _MEMBER_NAME.match(child.name) and child.is_file()
         }
         return self._require_members(members, origin, "Point it at the extracted ml-100k/ folder.")
 
@@ -205,7 +209,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
             "results may differ from published ones: use the official archive for reproducible runs.",
             origin,
             "; ".join(differing)
-            or (f"archive md5 {archive_md5} != {self._md5}" if archive_md5 else "a folder, with no checksums to compare"),
+            or (
+                f"archive md5 {archive_md5} != {self._md5}" if archive_md5 else "a folder, with no checksums to compare"
+            ),
         )
         return members
 

@@ -1,13 +1,14 @@
 """User-user collaborative filtering (k nearest neighbours) on sparse rating matrices.
 
-The ratings live in a ``scipy.sparse`` users x items matrix. Similarities are computed
-for a bounded block of users at a time (``block x all users``), so nothing dense of
-size users x users or users x items is ever held beyond one block.
+The ratings live in a ``scipy.sparse`` users x items matrix. Similarities are computed for
+a block of users at a time against a tile of the others, every dense array capped at
+``_BLOCK_CELLS`` cells, so nothing dense grows with the number of users times items.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -227,7 +228,9 @@ class UserKNN:
         for block_rows in self._blocks(np.unique(rows[known])):
             sims = self._similarity_block(block_rows)
             pairs = known[np.isin(rows[known], block_rows)]
-            num[pairs], den[pairs] = self._pair_sums(sims, np.searchsorted(block_rows, rows[pairs]), cols[pairs], raters)
+            num[pairs], den[pairs] = self._pair_sums(
+                sims, np.searchsorted(block_rows, rows[pairs]), cols[pairs], raters
+            )
         return self._finish(num, den)
 
     def recommend_all(self, n: int, users=None) -> pd.DataFrame:

@@ -73,9 +73,7 @@ def parse_ratings(raw: bytes, source: str = "u.data") -> pd.DataFrame:
         )
     if (values[:, :2] <= 0).any():
         first = np.flatnonzero((values[:, :2] <= 0).any(axis=1))[0]
-        raise MovieLensFormatError(
-            f"{source} line {linenos[first]}: user and movie ids must be positive integers."
-        )
+        raise MovieLensFormatError(f"{source} line {linenos[first]}: user and movie ids must be positive integers.")
     duplicated = ratings.duplicated(["userId", "movieId"], keep=False).to_numpy()
     if duplicated.any():
         first = np.flatnonzero(duplicated)[0]

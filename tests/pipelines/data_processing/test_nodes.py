@@ -43,7 +43,9 @@ def test_ingest_rejects_ratings_of_unknown_movies(members):
 
 def test_ingest_rejects_tables_without_their_columns(members):
     ratings, movies = convert_ml100k(members)
-    with pytest.raises(ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipeline data_processing"):
+    with pytest.raises(
+        ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipeline data_processing"
+    ):
         ingest(ratings, movies.drop(columns="title"))
 
 
@@ -53,7 +55,11 @@ def test_transform_filters_and_summarises(members):
     assert clean.groupby("userId").size().min() >= 10
     assert clean.groupby("movieId").size().min() >= 5
     assert summary["input"]["ratings"] == len(merged)
-    assert summary["output"] == {"ratings": len(clean), "users": clean.userId.nunique(), "movies": clean.movieId.nunique()}
+    assert summary["output"] == {
+        "ratings": len(clean),
+        "users": clean.userId.nunique(),
+        "movies": clean.movieId.nunique(),
+    }
     assert summary["removed"]["ratings"] == len(merged) - len(clean) > 0
     assert sum(p["ratings_removed"] for p in summary["passes"]) == summary["removed"]["ratings"]
     assert list(clean.columns) == list(merged.columns)

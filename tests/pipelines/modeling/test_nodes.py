@@ -44,7 +44,10 @@ def test_train_model_bad_parameters(clean_and_movies, params, message):
     [
         (lambda df: df.drop(columns="rating"), r"ratings_clean lacks the column\(s\) \['rating'\]"),
         (lambda df: df.assign(userId=df.userId.astype(str)), r"ratings_clean.userId must hold whole numbers"),
-        (lambda df: df.assign(rating=df.rating.where(df.index > 0, 99)), r"ratings_clean.rating must hold numbers from 1 to 5"),
+        (
+            lambda df: df.assign(rating=df.rating.where(df.index > 0, 99)),
+            r"ratings_clean.rating must hold numbers from 1 to 5",
+        ),
         (lambda df: df.assign(rating="x"), r"ratings_clean.rating must hold numbers from 1 to 5"),
     ],
 )
