@@ -158,12 +158,13 @@ class UserKNN:
             denom = norms[rows, None] * norms[None, :]
         else:
             denom = np.empty_like(sims)
+        squares_block = block.power(2) if self.similarity == "cosine_common" else None
         tile = max(1, _BLOCK_CELLS // n_items)
         for start in range(0, n_users, tile):
             others = ratings[start : start + tile].T.toarray(order="C")
             sims[:, start : start + tile] = block @ others
             if self.similarity == "cosine_common":  # both norms over the co-rated items only
-                own = block.power(2) @ (others != 0).astype(np.float64)
+                own = squares_block @ (others != 0).astype(np.float64)
                 denom[:, start : start + tile] = np.sqrt(own * (rated_block @ np.square(others)))
         np.divide(sims, denom, out=sims, where=denom > 0)
         sims[denom <= 0] = 0.0

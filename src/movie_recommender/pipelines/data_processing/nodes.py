@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from movie_recommender.pipelines.validation import require_columns, require_int
+from movie_recommender.pipelines.validation import REGENERATE, require_columns, require_int
 from movie_recommender.recsys import filter_min_ratings, parse_genres, parse_movies, parse_ratings
+from movie_recommender.recsys.movielens import MOVIE_COLUMNS, RATING_COLUMNS
 
 
 def convert_ml100k(archive: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -17,14 +18,14 @@ def convert_ml100k(archive: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFram
 
 def ingest(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
     """Merge every rating with its movie's title, year and genres."""
-    require_columns(ratings, "ratings", ["userId", "movieId", "rating", "timestamp"])
-    require_columns(movies, "movies", ["movieId", "title", "year", "genres"])
+    require_columns(ratings, "ratings", RATING_COLUMNS)
+    require_columns(movies, "movies", MOVIE_COLUMNS)
     unknown = ~ratings["movieId"].isin(movies["movieId"])
     if unknown.any():
         ids = sorted(ratings.loc[unknown, "movieId"].unique())
         raise ValueError(
             f"{int(unknown.sum())} ratings refer to {len(ids)} movie id(s) missing from movies "
-            f"(first: {ids[:5]}). Regenerate both tables from the same archive: kedro run --pipeline data_processing."
+            f"(first: {ids[:5]}): {REGENERATE}."
         )
     return ratings.merge(movies, on="movieId", how="left", validate="many_to_one")
 

@@ -14,6 +14,7 @@ from movie_recommender.pipelines.validation import (
     user_knn_model,
 )
 from movie_recommender.recsys import UnknownUserError, UserKNN
+from movie_recommender.recsys.movielens import MOVIE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def recommend(model: UserKNN, movies: pd.DataFrame, user_id: int, top_n: int) ->
     """Top-N movies user_id has not rated, best first, with title, year and genres."""
     user_id = require_int("user_id", user_id)
     top_n = require_int("top_n", top_n)
-    require_columns(movies, "movies", ["movieId", "title", "year", "genres"])
+    require_columns(movies, "movies", MOVIE_COLUMNS)
     if movies["movieId"].duplicated().any():
         raise ValueError(f"movies lists some movieId more than once: {REGENERATE}.")
     try:
@@ -45,7 +46,7 @@ def recommend(model: UserKNN, movies: pd.DataFrame, user_id: int, top_n: int) ->
     if len(top) < top_n:
         logger.warning("Only %d movies could be recommended to user %d (top_n=%d).", len(top), user_id, top_n)
     top = top.merge(movies, on="movieId", how="left", validate="many_to_one")
-    return top[["rank", "movieId", "title", "year", "genres", "score"]]
+    return top[["rank", *MOVIE_COLUMNS, "score"]]
 
 
 def recommend_all(model: UserKNN, top_n: int) -> pd.DataFrame:
