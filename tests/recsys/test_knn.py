@@ -195,9 +195,33 @@ def test_similarity_blocks_are_bounded(monkeypatch):
     ratings = random_ratings(n_users=30)
     model = UserKNN(batch_size=4).fit(ratings)
     shapes = []
-    original = UserKNN._similarity_block
+    original = UserKNN._similarities
     monkeypatch.setattr(
-        UserKNN, "_similarity_block", lambda self, rows: shapes.append(len(rows)) or original(self, rows)
+        UserKNN,
+        "_similarities",
+        lambda self, block, rows=None: shapes.append(block.shape[0]) or original(self, block, rows),
     )
     model.recommend_all(3)
     assert max(shapes) == 4 and sum(shapes) == 30
+
+
+def test_fold_in_of_a_training_user_equals_their_recommendations():
+    """A new user with exactly the ratings of a training user gets what that user gets, minus themself."""
+    ratings = random_ratings(seed=3)
+    user = 10
+    own = ratings[ratings.userId == user]
+    others = ratings[ratings.userId != user]
+    fitted_without = UserKNN(neighbours=5).fit(others)
+    folded = fitted_without.recommend_new(dict(zip(own.movieId, own.rating)), 5)
+    refit = UserKNN(neighbours=5).fit(ratings).recommend(user, 5)
+    pd.testing.assert_frame_equal(folded, refit)
+
+
+def test_fold_in_ignores_unknown_items_and_needs_one_known():
+    from movie_recommender.recsys import NoUsableRatingsError
+
+    model = UserKNN().fit(random_ratings())
+    with pytest.raises(NoUsableRatingsError, match="none of the rated movies"):
+        model.recommend_new({999999: 5.0}, 3)
+    top = model.recommend_new({2: 5.0, 999999: 1.0}, 3)
+    assert 2 not in set(top.movieId) and len(top) == 3

@@ -3,14 +3,17 @@
 No Kedro here: everything works from a notebook or a script on pandas DataFrames.
 """
 
+from .base import NoUsableRatingsError, Recommender, UnknownUserError
 from .checks import check_count
 from .filtering import filter_min_ratings
-from .knn import UnknownUserError, UserKNN
+from .knn import UserKNN
 from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 
 __all__ = [
     "check_count",
     "MovieLensFormatError",
+    "NoUsableRatingsError",
+    "Recommender",
     "UnknownUserError",
     "UserKNN",
     "filter_min_ratings",

@@ -1,0 +1,264 @@
+"""What every model shares: the sparse rating matrix, id lookups, bounded blocks, top-N ranking.
+
+A model subclasses :class:`Recommender` the scikit-learn way: hyper-parameters are set in
+``__init__`` and checked by ``check_params``; ``fit(ratings, movies=None)`` calls
+``self._index(ratings)`` and then learns its state into attributes ending in ``_``.
+It then provides
+
+- ``_rank_block(rows)``: ranking scores of every item for a block of known users
+  (``-inf`` where the model cannot score an item), plus an optional tie-break array;
+- ``_rank_vector(row)``: the same for one new user given as a 1 x items sparse row
+  (fold-in, without refitting);
+- ``_predict_pairs(rows, cols)``: rating estimates for (row, col) pairs, where a row or
+  col of ``-1`` is a user or item unseen in training (the model's documented fallback).
+
+``recommend``, ``recommend_all``, ``recommend_new`` and ``predict`` are built on these here,
+so that every model ranks, excludes training items and breaks ties the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+USER, ITEM, RATING = "userId", "movieId", "rating"
+# Largest dense array (in float64 cells) built at once: 2**21 cells = 16 MB. A block of users
+# holds a handful of such arrays, so memory stays bounded however large the data.
+BLOCK_CELLS = 1 << 21
+
+
+class UnknownUserError(LookupError):
+    """The user has no ratings in the data the model was fitted on."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a key
+        return str(self.args[0])
+
+
+class NoUsableRatingsError(ValueError):
+    """A new user's ratings name no item the model knows, so there is nothing to fold in."""
+
+
+def positions(ids: np.ndarray, wanted) -> np.ndarray:
+    """Positions of ``wanted`` in the sorted array ``ids``; -1 where absent."""
+    wanted = np.asarray(wanted)
+    if len(ids) == 0:
+        return np.full(wanted.shape, -1)
+    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return np.where(ids[pos] == wanted, pos, -1)
+
+
+def rating_matrix(ratings: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Check a ``userId, movieId, rating`` table; return (CSR users x items, user ids, item ids), ids sorted."""
+    missing = [c for c in (USER, ITEM, RATING) if c not in ratings.columns]
+    if missing:
+        raise ValueError(f"ratings lack the column(s) {missing}; expected {USER}, {ITEM}, {RATING}.")
+    if ratings.empty:
+        raise ValueError("ratings are empty: there is nothing to fit.")
+    values = pd.to_numeric(ratings[RATING], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("ratings contain missing or non-numeric values in the rating column.")
+    if ratings[[USER, ITEM]].isna().any().any():
+        raise ValueError(f"ratings have missing {USER} or {ITEM} values.")
+    rows, user_ids = pd.factorize(ratings[USER], sort=True)
+    cols, item_ids = pd.factorize(ratings[ITEM], sort=True)
+    shape = (len(user_ids), len(item_ids))
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=shape)  # sums duplicate pairs
+    if matrix.nnz != len(values):
+        raise ValueError("ratings contain the same (user, item) pair more than once.")
+    matrix.sort_indices()
+    return matrix, np.asarray(user_ids), np.asarray(item_ids)
+
+
+class Recommender:
+    """Base of every model: fitted state, id lookups and the shared top-N machinery.
+
+    Attributes (after ``fit``):
+        user_ids_, item_ids_: sorted ids; their positions index the matrix rows and columns.
+        ratings_: CSR users x items matrix of the training ratings.
+        global_mean_: mean training rating; rating_range_: (lowest, highest) rating.
+    """
+
+    #: True when ``predict`` estimates ratings (RMSE/MAE make sense); False for ranking-only models.
+    predicts_ratings = True
+    #: Users per block; ``None`` sizes each dense block array to about 16 MB.
+    batch_size: int | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def check_params(self) -> Recommender:
+        """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
+        return self
+
+    def get_params(self) -> dict:
+        """Hyper-parameters as given to ``__init__`` (scikit-learn style)."""
+        import inspect
+
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _index(self, ratings: pd.DataFrame) -> sp.csr_matrix:
+        """Check params and ratings, then set ``ratings_``, ids, ``global_mean_`` and ``rating_range_``."""
+        self.check_params()
+        self.ratings_, self.user_ids_, self.item_ids_ = rating_matrix(ratings)
+        values = self.ratings_.data
+        self.global_mean_ = float(values.mean())
+        self.rating_range_ = (float(values.min()), float(values.max()))
+        return self.ratings_
+
+    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Recommender:
+        """Learn from a ``userId, movieId, rating`` table (``movies`` is used by content models only)."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- internals
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "ratings_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(ratings) first.")
+
+    def _rows(self, users) -> np.ndarray:
+        """Matrix rows of ``users``; -1 where unknown."""
+        return positions(self.user_ids_, users)
+
+    def _cols(self, items) -> np.ndarray:
+        """Matrix columns of ``items``; -1 where unknown."""
+        return positions(self.item_ids_, items)
+
+    def _block_size(self) -> int:
+        return self.batch_size or max(1, BLOCK_CELLS // max(self.ratings_.shape))
+
+    def _blocks(self, rows: np.ndarray) -> Iterator[np.ndarray]:
+        size = self._block_size()
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
+
+    def _known_rows(self, users) -> np.ndarray:
+        users = np.atleast_1d(np.asarray(users))
+        rows = self._rows(users)
+        if (rows < 0).any():
+            unknown = users[rows < 0]
+            raise UnknownUserError(
+                f"user(s) {', '.join(map(str, unknown[:5]))} have no ratings in the training data "
+                f"({len(self.user_ids_)} users, ids {self.user_ids_.min()}-{self.user_ids_.max()})."
+            )
+        return rows
+
+    def _clip(self, estimates: np.ndarray) -> np.ndarray:
+        return np.clip(estimates, *self.rating_range_)
+
+    # -------------------------------------------------------- model-specific parts
+    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ranking scores (len(rows) x items; -inf = cannot score) and an optional tie-break (higher first)."""
+        raise NotImplementedError
+
+    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ranking scores of every item for a new user given as a 1 x items sparse rating row."""
+        raise NotImplementedError(f"{type(self).__name__} cannot fold in a new user.")
+
+    def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Estimates for (row, col) pairs, -1 meaning unseen. Default: block scores, global mean otherwise."""
+        est = np.full(len(rows), self.global_mean_)
+        known = np.flatnonzero((rows >= 0) & (cols >= 0))
+        for block in self._blocks(np.unique(rows[known])):
+            scores, _ = self._rank_block(block)
+            pairs = known[np.isin(rows[known], block)]
+            values = scores[np.searchsorted(block, rows[pairs]), cols[pairs]]
+            est[pairs] = np.where(np.isfinite(values), values, self.global_mean_)
+        return self._clip(est) if self.predicts_ratings else est
+
+    # ---------------------------------------------------------------- public API
+    def predict(self, users, items) -> np.ndarray:
+        """Estimates for the pairs ``(users[j], items[j])``; unseen users/items get the model's fallback."""
+        self._check_fitted()
+        users, items = np.asarray(users), np.asarray(items)
+        if users.shape != items.shape or users.ndim != 1:
+            raise ValueError(f"users and items must be 1-d and of equal length, got {users.shape} and {items.shape}.")
+        return self._predict_pairs(self._rows(users), self._cols(items))
+
+    @staticmethod
+    def _top(scores: np.ndarray, tiebreak: np.ndarray | None, item_ids: np.ndarray, n: int) -> np.ndarray:
+        """Columns of the ``n`` best finite scores; ties by ``tiebreak`` (higher first), then smaller id."""
+        cand = np.flatnonzero(np.isfinite(scores))
+        if len(cand) > 4 * n:  # cut to a superset of the top n before the exact ordering
+            kth = np.partition(scores[cand], len(cand) - n)[len(cand) - n]
+            cand = cand[scores[cand] >= kth]
+        keys = [item_ids[cand]]
+        if tiebreak is not None:
+            keys.append(-tiebreak[cand])
+        keys.append(-scores[cand])
+        return cand[np.lexsort(keys)[:n]]
+
+    def recommend_all(self, n: int, users=None) -> pd.DataFrame:
+        """Top-``n`` unrated items for each user (all by default) as ``userId, rank, movieId, score``.
+
+        Items rated in training are never recommended; a user may get fewer than ``n`` items
+        when the model can score fewer. Ties go to the model's tie-break, then the smaller id.
+        """
+        from .checks import check_count
+
+        self._check_fitted()
+        n = check_count("n", n)
+        rows = np.arange(len(self.user_ids_)) if users is None else self._known_rows(users)
+        parts: list[tuple[np.ndarray, ...]] = []
+        for block in self._blocks(rows):
+            scores, tiebreak = self._rank_block(block)
+            rated = self.ratings_[block].tocoo()
+            scores[rated.row, rated.col] = -np.inf
+            for i, row in enumerate(block):
+                top = self._top(scores[i], None if tiebreak is None else tiebreak[i], self.item_ids_, n)
+                parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, scores[i, top]))
+        if not parts:
+            return pd.DataFrame({USER: [], "rank": [], ITEM: [], "score": []})
+        user_rows, ranks, cols, values = (np.concatenate(p) for p in zip(*parts))
+        return pd.DataFrame(
+            {USER: self.user_ids_[user_rows], "rank": ranks, ITEM: self.item_ids_[cols], "score": values}
+        )
+
+    def recommend(self, user, n: int = 10) -> pd.DataFrame:
+        """Top-``n`` unrated items for one known user as ``rank, movieId, score`` (see ``recommend_all``)."""
+        return self.recommend_all(n, users=[user]).drop(columns=USER)
+
+    def fold_in_row(self, ratings: Mapping | pd.Series) -> sp.csr_matrix:
+        """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items are dropped."""
+        self._check_fitted()
+        series = pd.Series(ratings, dtype="float64") if not isinstance(ratings, pd.Series) else ratings
+        cols = self._cols(series.index.to_numpy())
+        keep = (cols >= 0) & np.isfinite(series.to_numpy())
+        if not keep.any():
+            raise NoUsableRatingsError("none of the rated movies is known to the model.")
+        row = sp.csr_matrix(
+            (series.to_numpy()[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
+            shape=(1, len(self.item_ids_)),
+        )
+        row.sum_duplicates()
+        row.sort_indices()
+        return row
+
+    def recommend_new(self, ratings: Mapping | pd.Series, n: int = 10) -> pd.DataFrame:
+        """Top-``n`` items for a user not in training, from their ``{movieId: rating}`` (fold-in, no refit).
+
+        Rated items are excluded; raises NoUsableRatingsError when no rated item is known.
+        """
+        from .checks import check_count
+
+        n = check_count("n", n)
+        row = self.fold_in_row(ratings)
+        scores, tiebreak = self._rank_vector(row)
+        scores = np.array(scores, dtype=np.float64).ravel()
+        scores[row.indices] = -np.inf
+        top = self._top(scores, None if tiebreak is None else np.ravel(tiebreak), self.item_ids_, n)
+        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": scores[top]})
+
+    def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
+        """The ``n`` most rated items (ties: higher mean rating, then smaller id), as ``rank, movieId, score``."""
+        self._check_fitted()
+        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
+        means = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+        counts[counts == 0] = -np.inf
+        excluded = self._cols(np.asarray(list(exclude)))
+        counts[excluded[excluded >= 0]] = -np.inf
+        top = self._top(counts, means, self.item_ids_, n)
+        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": counts[top]})

@@ -1,0 +1,17 @@
+"""The models by the names parameters use for them (``model: user_knn``)."""
+
+from __future__ import annotations
+
+from .base import Recommender
+from .knn import UserKNN
+
+MODELS: dict[str, type[Recommender]] = {
+    "user_knn": UserKNN,
+}
+
+
+def make_model(name: str, params: dict | None = None) -> Recommender:
+    """An unfitted model ``name`` with hyper-parameters ``params``, checked (ValueError names what is wrong)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")
+    return MODELS[name](**(params or {})).check_params()
