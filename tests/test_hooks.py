@@ -21,8 +21,14 @@ def run_hook(params: dict, inputs: list[str]) -> None:
 
 def test_valid_parameters_pass():
     run_hook(
-        {"top_n": 10, "user_id": 1, "min_user_ratings": 5, "user_knn": {"neighbours": 40}},
-        ["params:top_n", "params:user_id", "params:min_user_ratings", "params:user_knn"],
+        {
+            "top_n": 10,
+            "user_id": 1,
+            "min_user_ratings": 5,
+            "model": "user_knn",
+            "models": {"user_knn": {"neighbours": 4}},
+        },
+        ["params:top_n", "params:user_id", "params:min_user_ratings", "params:model", "params:models"],
     )
 
 
@@ -32,8 +38,13 @@ def test_valid_parameters_pass():
         ({"top_n": 0}, r"Parameter top_n must be a whole number >= 1, got 0"),
         ({"user_id": "abc"}, r"Parameter user_id must be a whole number >= 1, got 'abc'"),
         ({"min_movie_ratings": -1}, r"Parameter min_movie_ratings must be a whole number >= 1, got -1"),
-        ({"user_knn": {"neighbours": 0}}, r"Parameter user_knn.neighbours must be a whole number >= 1, got 0"),
-        ({"user_knn": {"k": 3}}, r"Unknown user_knn parameter\(s\) \['k'\]"),
+        (
+            {"models": {"user_knn": {"neighbours": 0}}},
+            r"Parameter models.user_knn.neighbours must be a whole number >= 1, got 0",
+        ),
+        ({"models": {"user_knn": {"k": 3}}}, r"Unknown models.user_knn parameter\(s\) \['k'\]"),
+        ({"models": {"knn": {}}}, r"Parameter models.knn: unknown model"),
+        ({"model": "svd++"}, r"Parameter model must be one of"),
     ],
 )
 def test_bad_parameter_stops_the_run(params, message):

@@ -123,9 +123,9 @@ def test_cli_on_synthetic_archive(project, tmp_path, members):
     assert len(read(project, "07_model_output/recommendations.csv")) == 2  # previous result intact
 
     written = {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")}
-    bad = kedro_cli(project, "--params", "user_knn.neighbours=0", archive=archive)
+    bad = kedro_cli(project, "--params", "models.user_knn.neighbours=0", archive=archive)
     assert bad.returncode != 0
-    assert "Parameter user_knn.neighbours must be a whole number >= 1, got 0" in bad.stdout + bad.stderr
+    assert "Parameter models.user_knn.neighbours must be a whole number >= 1, got 0" in bad.stdout + bad.stderr
     assert {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")} == written  # nothing ran
 
 

@@ -14,7 +14,8 @@ def test_registry():
     assert pipelines["modeling"].inputs() == {
         "ratings_clean",
         "movies",
-        "params:user_knn",
+        "params:model",
+        "params:models",
         "params:user_id",
         "params:top_n",
     }

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from movie_recommender.recsys import UserKNN, check_count
+from movie_recommender.recsys import Recommender, check_count
+from movie_recommender.recsys.models import MODELS, make_model
 from movie_recommender.recsys.movielens import RATING_SCALE
 
 REGENERATE = "regenerate it with kedro run --pipeline data_processing"
@@ -28,19 +29,40 @@ def require_int(name: str, value: object, minimum: int = 1) -> int:
         ) from None
 
 
-def user_knn_model(params: object) -> UserKNN:
-    """An unfitted UserKNN from the ``user_knn`` parameters, after checking every one of them."""
-    where = "conf/base/parameters_modeling.yml, or e.g. kedro run --params user_knn.neighbours=40"
+def model_from_params(name: object, models: object) -> Recommender:
+    """An unfitted model ``name`` with its settings from the ``models`` parameter, every setting checked."""
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(
+            f"Parameter model must be one of {sorted(MODELS)}, got {name!r}; set it in "
+            "conf/base/parameters_modeling.yml or e.g. kedro run --params model=user_knn."
+        )
+    where = f"conf/base/parameters_modeling.yml, or e.g. kedro run --params models.{name}.<setting>=<value>"
+    if not isinstance(models, Mapping):
+        raise ValueError(f"Parameter models must map model names to their settings, got {models!r}; see {where}.")
+    params = models.get(name) or {}
     if not isinstance(params, Mapping):
-        raise ValueError(f"Parameter user_knn must be a mapping of model settings, got {params!r}; see {where}.")
-    allowed = list(inspect.signature(UserKNN).parameters)
+        raise ValueError(f"Parameter models.{name} must be a mapping of model settings, got {params!r}; see {where}.")
+    allowed = list(inspect.signature(MODELS[name]).parameters)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"Unknown user_knn parameter(s) {unknown}; allowed: {allowed}; see {where}.")
+        raise ValueError(f"Unknown models.{name} parameter(s) {unknown}; allowed: {allowed}; see {where}.")
     try:
-        return UserKNN(**params).check_params()
+        return make_model(name, dict(params))
     except ValueError as exc:
-        raise ValueError(f"Parameter user_knn.{exc} See {where}.") from None
+        raise ValueError(f"Parameter models.{name}.{exc} See {where}.") from None
+
+
+def check_models(models: object) -> None:
+    """Every entry of the ``models`` parameter names a known model with valid settings."""
+    if not isinstance(models, Mapping):
+        model_from_params("user_knn", models)  # raises the message for a non-mapping
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(
+                f"Parameter models.{name}: unknown model; the models are {sorted(MODELS)} "
+                "(conf/base/parameters_modeling.yml)."
+            )
+        model_from_params(name, models)
 
 
 PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
@@ -48,7 +70,8 @@ PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
     "min_movie_ratings": lambda value: require_int("min_movie_ratings", value),
     "top_n": lambda value: require_int("top_n", value),
     "user_id": lambda value: require_int("user_id", value),
-    "user_knn": user_knn_model,
+    "model": lambda value: model_from_params(value, {}),
+    "models": check_models,
 }
 
 

@@ -17,7 +17,7 @@ def clean_and_movies(members):
 
 @pytest.fixture
 def model(clean_and_movies):
-    return train_model(clean_and_movies[0], {"neighbours": 5})
+    return train_model(*clean_and_movies, "user_knn", {"user_knn": {"neighbours": 5}})
 
 
 def test_train_model(model, clean_and_movies):
@@ -28,15 +28,20 @@ def test_train_model(model, clean_and_movies):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"neighbors": 5}, r"Unknown user_knn parameter\(s\) \['neighbors'\]"),
-        ({"neighbours": -1}, r"Parameter user_knn.neighbours must be a whole number >= 1, got -1"),
-        ({"similarity": "pearson"}, r"Parameter user_knn.similarity must be one of"),
-        (5, r"Parameter user_knn must be a mapping of model settings, got 5"),
+        ({"neighbors": 5}, r"Unknown models.user_knn parameter\(s\) \['neighbors'\]"),
+        ({"neighbours": -1}, r"Parameter models.user_knn.neighbours must be a whole number >= 1, got -1"),
+        ({"similarity": "jaccard"}, r"Parameter models.user_knn.similarity must be one of"),
+        (5, r"Parameter models.user_knn must be a mapping of model settings, got 5"),
     ],
 )
 def test_train_model_bad_parameters(clean_and_movies, params, message):
     with pytest.raises(ValueError, match=message):
-        train_model(clean_and_movies[0], params)
+        train_model(*clean_and_movies, "user_knn", {"user_knn": params})
+
+
+def test_train_model_unknown_model(clean_and_movies):
+    with pytest.raises(ValueError, match=r"Parameter model must be one of \[.*'user_knn'.*\], got 'knn'"):
+        train_model(*clean_and_movies, "knn", {})
 
 
 @pytest.mark.parametrize(
@@ -53,7 +58,7 @@ def test_train_model_bad_parameters(clean_and_movies, params, message):
 )
 def test_train_model_bad_ratings(clean_and_movies, edit, message):
     with pytest.raises(ValueError, match=message + ".*kedro run --pipeline data_processing"):
-        train_model(edit(clean_and_movies[0]), {})
+        train_model(edit(clean_and_movies[0]), clean_and_movies[1], "user_knn", {})
 
 
 def test_recommend_one_user(model, clean_and_movies):

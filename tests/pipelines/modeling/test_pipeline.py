@@ -13,7 +13,8 @@ def modeling_catalog(members, user_id=1) -> DataCatalog:
     catalog = DataCatalog()
     catalog["ratings_clean"] = ingest(ratings, movies)
     catalog["movies"] = movies
-    catalog["params:user_knn"] = {"neighbours": 10, "similarity": "cosine"}
+    catalog["params:model"] = "user_knn"
+    catalog["params:models"] = {"user_knn": {"neighbours": 10, "similarity": "cosine"}}
     catalog["params:user_id"] = user_id
     catalog["params:top_n"] = 4
     return catalog

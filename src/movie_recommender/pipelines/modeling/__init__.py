@@ -1,4 +1,4 @@
-"""Modeling: clean ratings -> user-user model -> top-N recommendations."""
+"""Modeling: clean ratings -> the chosen model -> top-N recommendations."""
 
 from .pipeline import create_pipeline
 

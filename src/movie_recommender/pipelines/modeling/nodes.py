@@ -1,4 +1,4 @@
-"""Nodes of the modeling pipeline: clean ratings -> user-user model -> top-N recommendations."""
+"""Nodes of the modeling pipeline: clean ratings -> the chosen model -> top-N recommendations."""
 
 from __future__ import annotations
 
@@ -9,25 +9,26 @@ import pandas as pd
 from movie_recommender.pipelines.validation import (
     REGENERATE,
     check_ratings_table,
+    model_from_params,
     require_columns,
     require_int,
-    user_knn_model,
 )
-from movie_recommender.recsys import UnknownUserError, UserKNN
+from movie_recommender.recsys import Recommender, UnknownUserError
 from movie_recommender.recsys.movielens import MOVIE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 
-def train_model(ratings_clean: pd.DataFrame, user_knn: dict) -> UserKNN:
-    """Fit user-user collaborative filtering (cosine, k nearest neighbours) on the clean ratings."""
+def train_model(ratings_clean: pd.DataFrame, movies: pd.DataFrame, model: str, models: dict) -> Recommender:
+    """Fit the model named by the model parameter, with its settings from models, on the clean ratings."""
     check_ratings_table(ratings_clean, "ratings_clean")
-    model = user_knn_model(user_knn).fit(ratings_clean)
-    logger.info("Trained %s on %d users x %d movies.", model.__class__.__name__, *model.ratings_.shape)
+    require_columns(movies, "movies", MOVIE_COLUMNS)
+    model = model_from_params(model, models).fit(ratings_clean, movies)
+    logger.info("Trained %r on %d users x %d movies.", model, *model.ratings_.shape)
     return model
 
 
-def recommend(model: UserKNN, movies: pd.DataFrame, user_id: int, top_n: int) -> pd.DataFrame:
+def recommend(model: Recommender, movies: pd.DataFrame, user_id: int, top_n: int) -> pd.DataFrame:
     """Top-N movies user_id has not rated, best first, with title, year and genres."""
     user_id = require_int("user_id", user_id)
     top_n = require_int("top_n", top_n)
@@ -49,6 +50,6 @@ def recommend(model: UserKNN, movies: pd.DataFrame, user_id: int, top_n: int) ->
     return top[["rank", *MOVIE_COLUMNS, "score"]]
 
 
-def recommend_all(model: UserKNN, top_n: int) -> pd.DataFrame:
+def recommend_all(model: Recommender, top_n: int) -> pd.DataFrame:
     """Top-N unrated movies for every user, in one vectorized pass."""
     return model.recommend_all(require_int("top_n", top_n))

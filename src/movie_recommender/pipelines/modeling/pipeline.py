@@ -1,4 +1,4 @@
-"""Clean ratings -> user-user collaborative filtering -> top-N recommendations."""
+"""Clean ratings -> the chosen model (user-user collaborative filtering by default) -> top-N recommendations."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -8,7 +8,12 @@ from .nodes import recommend, recommend_all, train_model
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(train_model, ["ratings_clean", "params:user_knn"], "recommender", name="train"),
+            Node(
+                train_model,
+                ["ratings_clean", "movies", "params:model", "params:models"],
+                "recommender",
+                name="train",
+            ),
             Node(
                 recommend,
                 ["recommender", "movies", "params:user_id", "params:top_n"],
