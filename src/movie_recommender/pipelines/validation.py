@@ -65,6 +65,59 @@ def check_models(models: object) -> None:
         model_from_params(name, models)
 
 
+EVALUATION_DEFAULTS = {
+    "split": "random",
+    "test_fraction": 0.25,
+    "seed": 42,
+    "k": 10,
+    "relevance_threshold": None,
+    "models": ["popularity", "user_knn"],
+}
+SPLITS = ("random", "temporal", "u1", "u2", "u3", "u4", "u5", "ua", "ub")
+
+
+def check_evaluation(evaluation: object) -> dict:
+    """The ``evaluation`` parameter with defaults filled in, after checking every setting."""
+    where = "conf/base/parameters_evaluation.yml, or e.g. kedro run --pipeline evaluation --params evaluation.k=20"
+    if not isinstance(evaluation, Mapping):
+        raise ValueError(f"Parameter evaluation must be a mapping of settings, got {evaluation!r}; see {where}.")
+    unknown = sorted(set(evaluation) - set(EVALUATION_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown evaluation parameter(s) {unknown}; allowed: {list(EVALUATION_DEFAULTS)}; see {where}."
+        )
+    settings = {**EVALUATION_DEFAULTS, **evaluation}
+
+    def bad(name: str, expected: str) -> ValueError:
+        return ValueError(f"Parameter evaluation.{name} must be {expected}, got {settings[name]!r}; see {where}.")
+
+    if settings["split"] not in SPLITS:
+        raise bad("split", f"one of {list(SPLITS)}")
+    fraction = settings["test_fraction"]
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
+        raise bad("test_fraction", "a number between 0 and 1 (exclusive)")
+    for name, minimum in (("seed", 0), ("k", 1)):
+        try:
+            check_count(name, settings[name], minimum)
+        except ValueError:
+            raise bad(name, f"a whole number >= {minimum}") from None
+    threshold, (low, high) = settings["relevance_threshold"], RATING_SCALE
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float) or not low <= threshold <= high
+    ):
+        raise bad("relevance_threshold", f"null (any held-out rating is relevant) or a rating from {low} to {high}")
+    names = settings["models"]
+    if isinstance(names, str):
+        names = settings["models"] = [names]
+    if not isinstance(names, list | tuple) or not names or len(set(map(str, names))) != len(names):
+        raise bad("models", "a non-empty list of distinct model names")
+    unknown_models = [name for name in names if name not in MODELS]
+    if unknown_models:
+        raise bad("models", f"a list of names from {sorted(MODELS)} (unknown: {unknown_models})")
+    settings["models"] = list(names)
+    return settings
+
+
 PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
     "min_user_ratings": lambda value: require_int("min_user_ratings", value),
     "min_movie_ratings": lambda value: require_int("min_movie_ratings", value),
@@ -72,6 +125,7 @@ PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
     "user_id": lambda value: require_int("user_id", value),
     "model": lambda value: model_from_params(value, {}),
     "models": check_models,
+    "evaluation": check_evaluation,
 }
 
 

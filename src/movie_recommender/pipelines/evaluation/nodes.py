@@ -1,0 +1,103 @@
+"""Nodes of the evaluation pipeline: split -> fit and score every listed model -> report and plot."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from movie_recommender.pipelines.validation import check_evaluation, check_ratings_table, model_from_params
+from movie_recommender.recsys import evaluate
+from movie_recommender.recsys.movielens import RATING_COLUMNS
+from movie_recommender.recsys.splits import PREDEFINED_FOLDS, predefined_fold, random_holdout, temporal_holdout
+
+logger = logging.getLogger(__name__)
+
+
+def split_ratings(
+    ratings_clean: pd.DataFrame, ml100k_archive: dict[str, bytes], evaluation: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out test ratings: per user at random or the latest, or one of the archive's predefined folds."""
+    settings = check_evaluation(evaluation)
+    split = settings["split"]
+    if split in PREDEFINED_FOLDS:
+        train, test = predefined_fold(ml100k_archive, split)
+    else:
+        check_ratings_table(ratings_clean, "ratings_clean")
+        ratings = ratings_clean[[c for c in RATING_COLUMNS if c in ratings_clean.columns]]
+        if split == "random":
+            train, test = random_holdout(ratings, settings["test_fraction"], seed=settings["seed"])
+        else:
+            train, test = temporal_holdout(ratings, settings["test_fraction"])
+    logger.info("Split %r: %d training and %d test ratings.", split, len(train), len(test))
+    return train, test
+
+
+def evaluate_models(
+    evaluation_train: pd.DataFrame,
+    evaluation_test: pd.DataFrame,
+    movies: pd.DataFrame,
+    evaluation: dict,
+    models: dict,
+) -> pd.DataFrame:
+    """Fit each model in evaluation.models on the training part and score it on the test part, one row each."""
+    settings = check_evaluation(evaluation)
+    zoo = {name: model_from_params(name, models) for name in settings["models"]}
+    return evaluate.evaluate_models(
+        zoo,
+        evaluation_train,
+        evaluation_test,
+        k=settings["k"],
+        relevance_threshold=settings["relevance_threshold"],
+        movies=movies,
+    )
+
+
+def _plain(value: object) -> object:
+    """A JSON-ready value: numpy scalars become Python numbers, NaN becomes null."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def report_metrics(metrics_table: pd.DataFrame, evaluation: dict) -> dict:
+    """The evaluation settings and every model's metrics, for metrics.json."""
+    settings = check_evaluation(evaluation)
+    rows = metrics_table.set_index("model")
+    return {
+        "settings": settings,
+        "models": {
+            name: {column: _plain(value) for column, value in row.items()} for name, row in rows.iterrows()
+        },
+    }
+
+
+def plot_metrics(metrics_table: pd.DataFrame, evaluation: dict) -> Figure:
+    """Bar charts comparing the models: ranking metrics at K, rating errors, and time."""
+    k = check_evaluation(evaluation)["k"]
+    table = metrics_table.set_index("model")
+    ranking = [c for c in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}") if c in table]
+    errors = [c for c in ("rmse", "mae") if c in table]
+    timing = [c for c in ("fit_seconds", "predict_seconds", "recommend_seconds") if c in table]
+    figure = Figure(figsize=(13, 4.5), layout="constrained")
+    axes = figure.subplots(1, 3, width_ratios=[3, 1.5, 1.5])
+    panels = [
+        (axes[0], ranking, f"Top-{k} ranking (higher is better)"),
+        (axes[1], errors, "Rating error (lower is better)"),
+        (axes[2], timing, "Seconds"),
+    ]
+    for ax, columns, title in panels:
+        shown = table[columns].dropna(how="all") if columns else table.iloc[:0]
+        if shown.empty:
+            ax.set_axis_off()
+            ax.set_title(f"{title}: no model reports it")
+            continue
+        shown.plot.bar(ax=ax, rot=30, width=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.suptitle(f"Models compared on the evaluation split (K={k})")
+    return figure
