@@ -96,6 +96,8 @@ def test_evaluate_models_logs_progress(split, caplog):
 
 def test_evaluate_bad_input(split):
     train, test = split
+    with pytest.raises(ValueError, match="k must be a whole number >= 1"):
+        evaluate_model(UserKNN(), train, test, k=0)
     with pytest.raises(ValueError, match="test is empty"):
         evaluate_model(UserKNN(), train, test.head(0))
     with pytest.raises(ValueError, match=r"train lacks the column\(s\) \['rating'\]"):

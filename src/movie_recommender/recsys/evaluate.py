@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Recommender
+from .checks import check_count
 from .metrics import catalog_coverage, mae, novelty, ranking_metrics, rmse
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _evaluate(
     label: str = "",
     name: str | None = None,
 ) -> dict:
+    check_count("k", k)  # before the (possibly long) fit
     _check_tables(train, test)
     name = name or type(model).__name__
     prefix = f"{label} " if label else ""
