@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from .base import Recommender
+from .baselines import Popularity, RandomRecommender
+from .ease import EASE
 from .knn import UserKNN
 
 MODELS: dict[str, type[Recommender]] = {
     "user_knn": UserKNN,
+    "random": RandomRecommender,
+    "popularity": Popularity,
+    "ease": EASE,
 }
 
 
