@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .base import Recommender
 from .baselines import Popularity, RandomRecommender
+from .content import ContentBased
 from .ease import EASE
+from .hybrid import Hybrid
 from .knn import UserKNN
 
 MODELS: dict[str, type[Recommender]] = {
@@ -12,6 +14,8 @@ MODELS: dict[str, type[Recommender]] = {
     "random": RandomRecommender,
     "popularity": Popularity,
     "ease": EASE,
+    "content": ContentBased,
+    "hybrid": Hybrid,
 }
 
 
