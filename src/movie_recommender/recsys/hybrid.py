@@ -10,7 +10,9 @@ from scipy.stats import rankdata
 from .baselines import RankingRecommender
 from .content import ContentBased
 
-__all__ = ["Hybrid", "rank_percentiles"]
+__all__ = ["NORMALISATIONS", "Hybrid", "rank_percentiles", "z_scores"]
+
+NORMALISATIONS = ("zscore", "rank")
 
 
 def rank_percentiles(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -28,23 +30,47 @@ def rank_percentiles(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return out
 
 
+def z_scores(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Per row, ``(score - mean) / std`` over the row's candidates with a finite score.
+
+    Candidates scored ``-inf`` (cannot score) get the row's lowest z-score; a row whose finite
+    candidate scores are all equal (or absent) gives 0. Non-candidates get ``-inf``.
+    """
+    finite = candidates & np.isfinite(scores)
+    values = np.where(finite, scores, 0.0)
+    n = finite.sum(axis=1, keepdims=True)
+    mean = values.sum(axis=1, keepdims=True) / np.maximum(n, 1)
+    std = np.sqrt(np.where(finite, (values - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / np.maximum(n, 1))
+    z = np.divide(values - mean, std, out=np.zeros_like(values), where=std > 0)
+    lowest = np.where(finite, z, np.inf).min(axis=1, keepdims=True)
+    z = np.where(finite, z, np.where(np.isfinite(lowest), lowest, 0.0))
+    z[~candidates] = -np.inf
+    return z
+
+
 class Hybrid(RankingRecommender):
     """Weighted blend of a collaborative model's ranking and :class:`ContentBased`'s.
 
     Definition: for a user, the candidates are the items they did not rate in training. Each
-    model's ranking scores are turned into rank percentiles over the candidates (0 = the
-    model's worst candidate, 1 = its best; ties share their mean rank; items the model
-    cannot score, ``-inf``, tie at the bottom), which puts scores on different scales (an
-    estimated rating, a cosine) on one scale without letting outliers dominate. The blend is
-    ``(1 - content_weight) * collaborative + content_weight * content``; ties go to the more
-    rated item, then the smaller id.
+    model's ranking scores are put on one scale over the candidates, per user:
+
+    - ``normalise="zscore"`` (default): ``(score - mean) / std`` over the candidates the model
+      can score; those it cannot (``-inf``) get the user's lowest z-score. A model's few
+      stand-out items keep their lead, so a small content weight mostly reorders the
+      collaborative model's near-ties.
+    - ``normalise="rank"``: rank percentiles (0 = the model's worst candidate, 1 = its best;
+      ties share their mean rank, ``-inf`` ties at the bottom); robust to outliers but flattens
+      a model's confidence, so the content part moves the top of the list more.
+
+    The blend is ``(1 - content_weight) * collaborative + content_weight * content``; ties go
+    to the more rated item, then the smaller id.
 
     The collaborative model is built by name from the registry (:func:`make_model`) and the
     content model is ``ContentBased(**content_params)``; both are fitted on the same ratings,
     the latter needing ``movies``. With ``content_weight=0`` no content model is fitted (and
     ``movies`` is not needed); with 1 the collaborative one is not.
 
-    Fallbacks: ranking-only, ``predict`` returns the blended percentile of the pair; items
+    Fallbacks: ranking-only, ``predict`` returns the blended normalised score of the pair; items
     rated in training (not candidates), unseen users and unseen items get 0.0. A new user is
     folded into both models (the collaborative one must support fold-in).
 
@@ -53,6 +79,7 @@ class Hybrid(RankingRecommender):
         collaborative_params: its hyper-parameters (dict or None).
         content_weight: weight of the content ranking, in [0, 1].
         content_params: ``ContentBased`` hyper-parameters (dict or None).
+        normalise: ``"zscore"`` or ``"rank"`` (see above).
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``collaborative_`` and
     ``content_`` (fitted models, or None when their weight is 0) and ``item_counts_``.
@@ -64,11 +91,13 @@ class Hybrid(RankingRecommender):
         collaborative_params: dict | None = None,
         content_weight: float = 0.2,
         content_params: dict | None = None,
+        normalise: str = "zscore",
     ) -> None:
         self.collaborative = collaborative
         self.collaborative_params = collaborative_params
         self.content_weight = content_weight
         self.content_params = content_params
+        self.normalise = normalise
 
     def _models(self):
         """Unfitted (collaborative, content) models; each None when its weight is 0."""
@@ -80,6 +109,8 @@ class Hybrid(RankingRecommender):
         for name in ("collaborative_params", "content_params"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a dict or None, got {getattr(self, name)!r}.")
+        if self.normalise not in NORMALISATIONS:
+            raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}.")
         w = self.content_weight
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
             raise ValueError(f"content_weight must be a number in [0, 1], got {w!r}.")
@@ -110,9 +141,10 @@ class Hybrid(RankingRecommender):
 
     def _blend(self, parts: list[tuple[float, np.ndarray]], rated: np.ndarray) -> np.ndarray:
         candidates = ~rated
+        normalise = z_scores if self.normalise == "zscore" else rank_percentiles
         blend = np.zeros(rated.shape)
         for weight, scores in parts:
-            blend += weight * rank_percentiles(scores, candidates)
+            blend += weight * normalise(np.asarray(scores, dtype=np.float64), candidates)
         return blend
 
     def _parts(self, rank) -> list[tuple[float, np.ndarray]]:
