@@ -10,6 +10,7 @@ from .content import ContentBased
 from .ease import EASE
 from .filtering import filter_min_ratings
 from .hybrid import Hybrid
+from .ials import IALS
 from .knn import UserKNN
 from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 
@@ -18,6 +19,7 @@ __all__ = [
     "ContentBased",
     "EASE",
     "Hybrid",
+    "IALS",
     "MovieLensFormatError",
     "NoUsableRatingsError",
     "Popularity",

@@ -7,6 +7,7 @@ from .baselines import Popularity, RandomRecommender
 from .content import ContentBased
 from .ease import EASE
 from .hybrid import Hybrid
+from .ials import IALS
 from .knn import UserKNN
 
 MODELS: dict[str, type[Recommender]] = {
@@ -14,6 +15,7 @@ MODELS: dict[str, type[Recommender]] = {
     "random": RandomRecommender,
     "popularity": Popularity,
     "ease": EASE,
+    "ials": IALS,
     "content": ContentBased,
     "hybrid": Hybrid,
 }
