@@ -67,11 +67,14 @@ class ContentBased(RankingRecommender):
         year_weight: weight (>= 0) of the year feature against a genre (1).
         centering: ``"user"``, ``"global"`` or ``"none"`` (see above).
 
+    The defaults (``year_weight=1``, ``centering="none"``) ranked best on MovieLens 100k
+    (top-10, per-user 75/25 split): which movies a user rates says more than how they rate.
+
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``features_`` (items x
     features, dense), ``feature_names_`` and ``item_counts_``.
     """
 
-    def __init__(self, year_weight: float = 0.5, centering: str = "none") -> None:
+    def __init__(self, year_weight: float = 1.0, centering: str = "none") -> None:
         self.year_weight = year_weight
         self.centering = centering
 
