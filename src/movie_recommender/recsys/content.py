@@ -61,7 +61,9 @@ class ContentBased(RankingRecommender):
     Fallbacks: a user whose profile is zero (e.g. all ratings equal under ``"user"``), or a
     movie without features (unknown genre and year, or missing from ``movies``), scores 0.0,
     so such users get the popularity order. Ranking-only: ``predict`` returns the cosine; an
-    unseen user or item gets 0.0. A new user is folded in from their ratings (no refit).
+    unseen user or item gets 0.0. A new user is folded in from their ratings (no refit);
+    recommending for an unseen user raises ``UnknownUserError`` (use ``recommend_new`` or
+    ``popular``).
 
     Parameters:
         year_weight: weight (>= 0) of the year feature against a genre (1).

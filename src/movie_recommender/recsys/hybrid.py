@@ -72,7 +72,13 @@ class Hybrid(RankingRecommender):
 
     Fallbacks: ranking-only, ``predict`` returns the blended normalised score of the pair; items
     rated in training (not candidates), unseen users and unseen items get 0.0. A new user is
-    folded into both models (the collaborative one must support fold-in).
+    folded into both models (the collaborative one must support fold-in); recommending for
+    an unseen user raises ``UnknownUserError`` (use ``recommend_new`` or ``popular``).
+
+    On MovieLens 100k (top-10, per-user 75/25 split) the blend helps a collaborative model
+    only a little: nDCG@10 0.483 -> 0.485 with ``collaborative="ease"`` and weight 0.2 (z-score);
+    the content ranking alone is weak (0.07). ``user_knn`` ranks by estimated rating, which
+    favours obscure items, and is a poor top-N base whatever the blend.
 
     Parameters:
         collaborative: registry name of the collaborative model (not ``"hybrid"``).
