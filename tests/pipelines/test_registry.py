@@ -1,4 +1,4 @@
-"""The pipeline registry exposes both pipelines and runs them all by default."""
+"""The pipeline registry exposes every pipeline and runs them all by default."""
 
 from kedro.framework.project import configure_project
 
@@ -8,9 +8,20 @@ from movie_recommender.pipeline_registry import register_pipelines
 def test_registry():
     configure_project("movie_recommender")
     pipelines = register_pipelines()
-    assert {"data_processing", "modeling", "__default__"} <= set(pipelines)
+    assert {"data_processing", "modeling", "evaluation", "__default__"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
-    assert default_nodes == {"convert_ml100k", "ingest", "transform", "train", "recommend", "recommend_all"}
+    assert default_nodes == {
+        "convert_ml100k",
+        "ingest",
+        "transform",
+        "train",
+        "recommend",
+        "recommend_all",
+        "split",
+        "evaluate",
+        "report_metrics",
+        "plot_metrics",
+    }
     assert pipelines["modeling"].inputs() == {
         "ratings_clean",
         "movies",
@@ -18,4 +29,11 @@ def test_registry():
         "params:models",
         "params:user_id",
         "params:top_n",
+    }
+    assert pipelines["evaluation"].inputs() == {
+        "ratings_clean",
+        "ml100k_archive",
+        "movies",
+        "params:evaluation",
+        "params:models",
     }

@@ -4,9 +4,14 @@ No Kedro here: everything works from a notebook or a script on pandas DataFrames
 """
 
 from .base import NoUsableRatingsError, Recommender, UnknownUserError
+from .baselines import Popularity, RandomRecommender, RankingRecommender
 from .checks import check_count
+from .content import ContentBased
+from .ease import EASE
 from .evaluate import evaluate_model, evaluate_models
 from .filtering import filter_min_ratings
+from .hybrid import Hybrid
+from .ials import IALS
 from .knn import UserKNN
 from .metrics import (
     catalog_coverage,
@@ -33,8 +38,15 @@ from .splits import (
 
 __all__ = [
     "check_count",
+    "ContentBased",
+    "EASE",
+    "Hybrid",
+    "IALS",
     "MovieLensFormatError",
     "NoUsableRatingsError",
+    "Popularity",
+    "RandomRecommender",
+    "RankingRecommender",
     "Recommender",
     "UnknownUserError",
     "UserKNN",

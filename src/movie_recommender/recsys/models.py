@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from .base import Recommender
+from .baselines import Popularity, RandomRecommender
+from .content import ContentBased
+from .ease import EASE
+from .hybrid import Hybrid
+from .ials import IALS
 from .knn import UserKNN
 
 MODELS: dict[str, type[Recommender]] = {
     "user_knn": UserKNN,
+    "random": RandomRecommender,
+    "popularity": Popularity,
+    "ease": EASE,
+    "ials": IALS,
+    "content": ContentBased,
+    "hybrid": Hybrid,
 }
 
 

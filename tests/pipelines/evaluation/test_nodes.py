@@ -42,7 +42,10 @@ def test_split_temporal_holds_out_the_latest(clean_and_movies, members):
 
 
 def test_split_predefined_fold_reads_the_archive(clean_and_movies, members):
-    fold = {"u1.base": b"1\t1\t5\t881250949\n1\t2\t3\t881250950\n2\t1\t4\t881250951\n", "u1.test": b"1\t3\t4\t881250952\n"}
+    fold = {
+        "u1.base": b"1\t1\t5\t881250949\n1\t2\t3\t881250950\n2\t1\t4\t881250951\n",
+        "u1.test": b"1\t3\t4\t881250952\n",
+    }
     train, test = split_ratings(clean_and_movies[0], {**members, **fold}, {**SETTINGS, "split": "u1"})
     assert (len(train), len(test)) == (3, 1)
     assert test.iloc[0].tolist()[:3] == [1, 3, 4]
@@ -54,7 +57,10 @@ def test_split_predefined_fold_reads_the_archive(clean_and_movies, members):
         ({"split": "u9"}, r"Parameter evaluation.split must be one of \['random', 'temporal', 'u1'"),
         ({"test_fraction": 1.5}, r"Parameter evaluation.test_fraction must be a number between 0 and 1"),
         ({"k": 0}, r"Parameter evaluation.k must be a whole number >= 1, got 0"),
-        ({"relevance_threshold": 9}, r"Parameter evaluation.relevance_threshold must be null .* or a rating from 1 to 5"),
+        (
+            {"relevance_threshold": 9},
+            r"Parameter evaluation.relevance_threshold must be null .* or a rating from 1 to 5",
+        ),
         ({"models": []}, r"Parameter evaluation.models must be a non-empty list of distinct model names"),
         ({"models": ["svd++"]}, r"unknown: \['svd\+\+'\]"),
         ({"folds": 5}, r"Unknown evaluation parameter\(s\) \['folds'\]"),
@@ -77,7 +83,16 @@ def table(split, clean_and_movies):
 
 def test_evaluate_models_one_row_per_model(table):
     assert table.model.tolist() == ["popularity", "user_knn"]
-    for column in ("ndcg@5", "precision@5", "recall@5", "map@5", "hit_rate@5", "coverage", "novelty", "fit_seconds"):
+    for column in (
+        "ndcg@5",
+        "precision@5",
+        "recall@5",
+        "map@5",
+        "hit_rate@5",
+        "coverage@5",
+        "novelty@5",
+        "fit_seconds",
+    ):
         assert table[column].notna().all(), column
         assert (table[column] >= 0).all(), column
     rmse = table.set_index("model").rmse

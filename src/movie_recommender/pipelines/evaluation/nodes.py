@@ -52,7 +52,7 @@ def evaluate_models(
         k=settings["k"],
         relevance_threshold=settings["relevance_threshold"],
         movies=movies,
-    )
+    ).reset_index()
 
 
 def _plain(value: object) -> object:
@@ -68,9 +68,7 @@ def report_metrics(metrics_table: pd.DataFrame, evaluation: dict) -> dict:
     rows = metrics_table.set_index("model")
     return {
         "settings": settings,
-        "models": {
-            name: {column: _plain(value) for column, value in row.items()} for name, row in rows.iterrows()
-        },
+        "models": {name: {column: _plain(value) for column, value in row.items()} for name, row in rows.iterrows()},
     }
 
 

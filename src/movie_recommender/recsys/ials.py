@@ -1,0 +1,123 @@
+"""Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren & Volinsky 2008)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .baselines import RankingRecommender
+from .checks import check_count
+
+__all__ = ["IALS"]
+
+CONFIDENCES = ("binary", "rating")
+
+
+def _positive_number(name: str, value: object, zero_ok: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and np.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name} must be a finite number {'>=' if zero_ok else '>'} 0, got {value!r}.")
+
+
+def _half_step(extra: sp.csr_matrix, fixed: np.ndarray, reg: float) -> np.ndarray:
+    """Least-squares factors of each row of ``extra`` (confidence - 1 where observed) given ``fixed``.
+
+    Row ``u`` solves ``(F^T C_u F + reg I) x = F^T C_u p_u`` with ``C_u = I + diag(extra_u)`` and
+    ``p_u`` 1 on the observed items, using ``F^T C_u F = F^T F + F_u^T diag(extra_u) F_u``.
+    """
+    k = fixed.shape[1]
+    gram = fixed.T @ fixed + reg * np.eye(k)
+    out = np.zeros((extra.shape[0], k))
+    indptr, indices, data = extra.indptr, extra.indices, extra.data
+    for row in range(extra.shape[0]):
+        lo, hi = indptr[row], indptr[row + 1]
+        if lo == hi:
+            continue
+        f, c = fixed[indices[lo:hi]], data[lo:hi]
+        out[row] = np.linalg.solve(gram + (f.T * c) @ f, f.T @ (1.0 + c))
+    return out
+
+
+class IALS(RankingRecommender):
+    """Implicit ALS: weighted matrix factorisation of "rated or not" (Hu, Koren & Volinsky 2008).
+
+    Definition: preference ``p_ui = 1`` if user ``u`` rated item ``i``, else 0, with confidence
+    ``c_ui = 1 + alpha`` (``confidence="binary"``) or ``1 + alpha * r_ui`` (``"rating"``) where
+    rated and 1 elsewhere. User and item factors (``factors`` columns each) minimise
+    ``sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (|x|^2 + |y|^2)`` by ``iterations`` alternating
+    exact least-squares steps from a seeded random start, then one last user step; user
+    ``u``'s scores are ``x_u Y^T`` (ties: more rated item, then smaller id). A new user is
+    folded in with the same least-squares step against the item factors (no refit), so
+    folding in a training user's ratings reproduces their recommendations.
+
+    Ranking-only: ``predict`` returns ``x_u . y_i``; an unseen user or item has no factors and
+    scores 0.0. Recommending for an unseen user raises ``UnknownUserError``; use
+    ``recommend_new`` or ``popular`` instead.
+
+    Parameters:
+        factors: number of latent factors; iterations: ALS sweeps (users then items);
+        reg: L2 penalty (> 0); alpha: confidence scale (> 0); confidence: ``"binary"`` or
+        ``"rating"``; seed: whole number >= 0 for the initial factors. Defaults are tuned on
+        MovieLens 100k (top-10 on a per-user 75/25 split).
+
+    Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_factors_`` (users
+    x factors), ``item_factors_`` (items x factors) and ``item_counts_``. Memory is
+    O((users + items) x factors), no dense users x items array beyond a block.
+    """
+
+    def __init__(
+        self,
+        factors: int = 32,
+        iterations: int = 15,
+        reg: float = 30.0,
+        alpha: float = 3.0,
+        confidence: str = "binary",
+        seed: int = 42,
+    ) -> None:
+        self.factors = factors
+        self.iterations = iterations
+        self.reg = reg
+        self.alpha = alpha
+        self.confidence = confidence
+        self.seed = seed
+
+    def check_params(self) -> IALS:
+        check_count("factors", self.factors)
+        check_count("iterations", self.iterations)
+        _positive_number("reg", self.reg)
+        _positive_number("alpha", self.alpha)
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"confidence must be one of {CONFIDENCES}, got {self.confidence!r}.")
+        check_count("seed", self.seed, minimum=0)
+        return self
+
+    def _extra(self, x: sp.csr_matrix) -> sp.csr_matrix:
+        """Confidence minus 1 on the observed entries of rating rows ``x``."""
+        extra = x.astype(np.float64, copy=True)
+        extra.data = self.alpha * (np.ones_like(extra.data) if self.confidence == "binary" else extra.data)
+        return extra
+
+    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> IALS:
+        """Alternate user and item least-squares steps; returns self."""
+        self._index(ratings)
+        extra = self._extra(self.ratings_)
+        extra_t = extra.T.tocsr()
+        rng = np.random.default_rng(int(self.seed))
+        items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.factors)))
+        users = np.zeros((extra.shape[0], int(self.factors)))
+        for _ in range(int(self.iterations)):
+            users = _half_step(extra, items, float(self.reg))
+            items = _half_step(extra_t, users, float(self.reg))
+        users = _half_step(extra, items, float(self.reg))  # users solved against the final items, like fold-in
+        self.user_factors_, self.item_factors_ = users, items
+        self.item_counts_ = self._item_counts()
+        return self
+
+    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.user_factors_[rows] @ self.item_factors_.T
+        return scores, np.broadcast_to(self.item_counts_, scores.shape)
+
+    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        x = _half_step(self._extra(row), self.item_factors_, float(self.reg))
+        return (x @ self.item_factors_.T)[0], self.item_counts_
