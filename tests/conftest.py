@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(PROJECT_ROOT / "tests" / "logging.yml"))
+LAYERS = ["01_raw", "02_intermediate", "03_primary", "06_models", "07_model_output", "08_reporting"]
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"]
 
 
@@ -71,3 +73,19 @@ def members() -> dict[str, bytes]:
 @pytest.fixture
 def archive_path(tmp_path: Path, members: dict[str, bytes]) -> Path:
     return write_zip(members, tmp_path / "ml-100k.zip")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """A runnable copy of the project in tmp_path (conf/, src/, pyproject.toml), made the working directory."""
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials*", "*.yml.local"))
+    for leftover in (root / "conf" / "local").glob("*.yml"):
+        leftover.unlink()  # a developer's local overrides must not leak into the test
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for layer in LAYERS:
+        (root / "data" / layer).mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MOVIELENS_100K", raising=False)
+    return root

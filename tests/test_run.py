@@ -6,7 +6,6 @@ Runs in a temporary copy of the project, so the repository's data/ is never touc
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,28 +18,11 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT, real_archive, write_zip
 
-LAYERS = ["01_raw", "02_intermediate", "03_primary", "06_models", "07_model_output", "08_reporting"]
 REAL_ARCHIVE = real_archive()  # read before the project fixture clears $MOVIELENS_100K
 SKIP_REAL = (
     "the real MovieLens 100k archive is not here: set MOVIELENS_100K=/path/to/ml-100k.zip "
     "or put it at ../shared/datasets/ml-100k.zip to run this test"
 )
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch) -> Path:
-    """A runnable copy of the project in tmp_path (conf/, src/, pyproject.toml), made the working directory."""
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials*", "*.yml.local"))
-    for leftover in (root / "conf" / "local").glob("*.yml"):
-        leftover.unlink()  # a developer's local overrides must not leak into the test
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for layer in LAYERS:
-        (root / "data" / layer).mkdir(parents=True)
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("MOVIELENS_100K", raising=False)
-    return root
 
 
 def run_session(root: Path, **runtime_params) -> None:
