@@ -10,7 +10,15 @@ def test_registry():
     pipelines = register_pipelines()
     assert {"data_processing", "modeling", "__default__"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
-    assert default_nodes == {"convert_ml100k", "ingest", "transform", "train", "recommend", "recommend_all"}
+    assert default_nodes == {
+        "convert_ml100k",
+        "ingest",
+        "transform",
+        "train",
+        "recommend",
+        "recommend_all",
+        "publish_recommendations",
+    }
     assert pipelines["modeling"].inputs() == {
         "ratings_clean",
         "movies",
