@@ -1,0 +1,181 @@
+"""The HTTP API (FastAPI): recommendations, explanations, similar movies, title search, fold-in.
+
+Everything is precomputed or cached in :class:`ServingState`, so the hot path
+(``GET /users/{id}/recommendations``) is a dictionary lookup returning cached JSON bytes.
+Unknown users and movies answer 404, bad parameters or bodies 422; no input produces a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Body, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from movie_recommender import __version__
+from movie_recommender.api.state import MAX_N, ServingState, UnknownError
+
+logger = logging.getLogger(__name__)
+
+N = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many movies, 1-{MAX_N}.")]
+MOVIE_ID = Annotated[int, Path(description="A MovieLens movieId.")]
+USER_ID = Annotated[int, Path(description="A MovieLens userId known to the model.")]
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+# --------------------------------------------------------------------- schemas (for /docs)
+class Movie(BaseModel):
+    movieId: int
+    title: str | None
+    year: int | None
+    genres: list[str]
+
+
+class RatedMovie(BaseModel):
+    movieId: int
+    title: str | None
+    rating: float = Field(description="The user's own rating of it.")
+    similarity: float = Field(description="Item-item cosine similarity with the recommended movie.")
+
+
+class Recommendation(Movie):
+    rank: int
+    score: float = Field(description="The model's score (estimated rating; a rating count for `popular`).")
+    because_you_rated: list[RatedMovie] = Field(description="The user's rated movies most similar to this one.")
+
+
+class UserRecommendations(BaseModel):
+    userId: int
+    model: str
+    strategy: str = Field(examples=["personalized"])
+    recommendations: list[Recommendation]
+
+
+class NewUserRecommendations(BaseModel):
+    model: str
+    strategy: str = Field(description="`fold-in`, or `popular` when no rating is usable.")
+    used_ratings: int
+    ignored_movieIds: list[int] = Field(default=[], description="Rated movies the model does not know.")
+    note: str | None = None
+    recommendations: list[Recommendation]
+
+
+class NewRating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    movieId: int
+    rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
+
+
+class SimilarMovie(Movie):
+    similarity: float
+
+
+class SimilarMovies(BaseModel):
+    movie: Movie
+    similar: list[SimilarMovie]
+
+
+class FoundMovie(Movie):
+    ratings: int = Field(description="Ratings the model was trained on (0: not in the model).")
+
+
+class MovieSearch(BaseModel):
+    query: str
+    movies: list[FoundMovie]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    model: dict[str, Any]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+NOT_FOUND = {404: {"model": Problem, "description": "Unknown user or movie"}}
+
+
+# --------------------------------------------------------------------- the app
+def create_app(state: ServingState) -> FastAPI:
+    """The API over a loaded :class:`ServingState`."""
+    app = FastAPI(
+        title="movie-recommender",
+        version=__version__,
+        description="Top-N movie recommendations from the model `kedro run` trained on MovieLens 100k.",
+        default_response_class=JSON,
+    )
+    app.state.serving = state
+
+    @app.exception_handler(UnknownError)
+    async def unknown(_request: Request, error: UnknownError):
+        return JSON({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError):
+        # FastAPI's own 422, made safe for any input (the input may hold bytes or NaN that json can't encode)
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in error.errors()]
+        return JSON(orjson.dumps({"detail": errors}, default=str), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception):  # last resort; should never happen
+        logger.exception("unexpected error")
+        return JSONResponse({"detail": f"internal error ({type(error).__name__})"}, status_code=500)
+
+    @app.get("/health", response_model=Health, summary="Model, its version and sizes")
+    async def health():
+        return JSON({"status": "ok", "version": __version__, "model": state.info})
+
+    @app.get(
+        "/users/{user_id}/recommendations",
+        response_model=UserRecommendations,
+        responses=NOT_FOUND,
+        summary="Top-n movies for a known user, each with the user's most similar rated movies",
+    )
+    async def user_recommendations(user_id: USER_ID, n: N = 10):
+        return JSON(state.user_response(user_id, n))
+
+    @app.post(
+        "/recommendations",
+        response_model=NewUserRecommendations,
+        summary="Top-n movies for a new user from their ratings (fold-in, no retraining)",
+    )
+    def new_user_recommendations(
+        ratings: Annotated[
+            list[NewRating],
+            Body(max_length=5000, examples=[[{"movieId": 1, "rating": 5}, {"movieId": 50, "rating": 4}]]),
+        ],
+        n: N = 10,
+    ):
+        latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
+        return JSON(state.recommend_new(latest, n))
+
+    @app.get(
+        "/movies/{movie_id}/similar",
+        response_model=SimilarMovies,
+        responses=NOT_FOUND,
+        summary="Movies most similar to one (item-item cosine over the ratings)",
+    )
+    async def similar(movie_id: MOVIE_ID, n: N = 10):
+        similar_movies = state.similar_to(movie_id)
+        return JSON({"movie": state.movie(movie_id), "similar": list(similar_movies[:n])})
+
+    @app.get("/movies", response_model=MovieSearch, summary="Title search (case-insensitive substring)")
+    async def movies(
+        query: Annotated[str, Query(min_length=1, max_length=200, description="Part of a title, e.g. toy.")],
+        limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
+    ):
+        return JSON({"query": query, "movies": state.search(query, limit)})
+
+    return app
