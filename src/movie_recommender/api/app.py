@@ -13,8 +13,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movie_recommender import __version__
 from movie_recommender.api.state import MAX_N, ServingState, UnknownError
@@ -26,8 +27,8 @@ MOVIE_ID = Annotated[int, Path(description="A MovieLens movieId.")]
 USER_ID = Annotated[int, Path(description="A MovieLens userId known to the model.")]
 
 
-class JSON(Response):
-    media_type = "application/json"
+class JSON(JSONResponse):
+    """orjson-encoded JSON; bytes are sent as they are (pre-encoded, cached bodies)."""
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else orjson.dumps(content)
@@ -72,7 +73,7 @@ class NewUserRecommendations(BaseModel):
 
 class NewRating(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    movieId: int
+    movieId: int = Field(ge=-(2**63), le=2**63 - 1)
     rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
 
 
@@ -127,6 +128,14 @@ def create_app(state: ServingState) -> FastAPI:
         # FastAPI's own 422, made safe for any input (the input may hold bytes or NaN that json can't encode)
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in error.errors()]
         return JSON(orjson.dumps({"detail": errors}, default=str), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException):
+        # a body that is not JSON at all is a bad body like any other: 422, not FastAPI's 400
+        if error.status_code == 400:
+            detail = [{"loc": ["body"], "msg": str(error.detail), "type": "json_invalid"}]
+            return JSON({"detail": detail}, status_code=422)
+        return JSON({"detail": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception):  # last resort; should never happen
