@@ -14,7 +14,8 @@ if ! command -v pg_createcluster >/dev/null 2>&1; then
   fi
   log "installing postgresql with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q --no-install-recommends postgresql; } >&2 \
+  APT_OPTS=(-o Acquire::Retries=1 -o Acquire::http::Timeout=30 -o DPkg::Lock::Timeout=120)
+  { apt-get "${APT_OPTS[@]}" update -q && apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends postgresql; } >&2 \
     || { log "apt-get install postgresql failed"; exit 1; }
 fi
 VERSION="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)"

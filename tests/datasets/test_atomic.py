@@ -165,3 +165,19 @@ def test_sql_concurrent_reader_sees_old_or_new_never_partial(sql_url, table_name
     reader_engine.dispose()
     assert not problems, problems[:5]
     assert set(seen) <= {1, 2} and len(seen) > 10
+
+
+def test_catalog_entry_switches_to_postgresql_with_a_credentials_key(table_name):
+    """The README's recipe: the base entry, overridden with `credentials: recommendations_db`."""
+    import yaml
+    from kedro.io import DataCatalog
+
+    from tests.conftest import PROJECT_ROOT
+
+    url = _postgres_url()
+    entry = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog.yml").read_text())["all_recommendations_table"]
+    entry = {**entry, "table_name": table_name, "credentials": "recommendations_db"}
+    catalog = DataCatalog.from_config({"all_recommendations_table": entry}, {"recommendations_db": {"con": url}})
+    catalog.save("all_recommendations_table", frame(3, 7))
+    loaded = catalog.load("all_recommendations_table")
+    assert len(loaded) == 7 and set(loaded.movieId) == {3}
