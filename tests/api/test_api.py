@@ -207,3 +207,9 @@ def test_load_project_state_reads_the_catalog(tmp_path, fitted, monkeypatch):
     (root / "data/06_models/recommender.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ArtifactsMissingError, match="cannot read recommender"):
         load_project_state(root)
+
+
+def test_explanations_agree_for_short_and_long_lists(client):
+    short = client.get("/users/4/recommendations", params={"n": 10}).json()["recommendations"]
+    long = client.get("/users/4/recommendations", params={"n": 15}).json()["recommendations"]
+    assert long[:10] == short and all("because_you_rated" in r for r in long)

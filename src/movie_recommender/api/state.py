@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MAX_N = 100  # the largest n any endpoint accepts; every user's top MAX_N is precomputed
 REASONS = 3  # rated movies quoted per recommendation
+SHORT = 10  # explanations are computed for the top SHORT, or for the top MAX_N when more are asked for
 MODEL_DATASET, MOVIES_DATASET = "recommender", "movies"
 
 
@@ -145,10 +146,11 @@ class ServingState:
             found = self._top[user_id] = (table["movieId"].to_numpy(), table["score"].to_numpy(dtype=np.float64))
         return found
 
-    def _because(self, user_id: int) -> tuple[tuple[dict, ...], ...]:
-        """For each of the user's top MAX_N, the rated movies most similar to it."""
+    def _because(self, user_id: int, depth: int) -> tuple[tuple[dict, ...], ...]:
+        """For each of the user's top ``depth``, the rated movies most similar to it."""
         row = self.require_user(user_id)
         items, _ = self.top(user_id)
+        items = items[:depth]
         rated = self.model.ratings_[row]
         targets = [self.item_cols[int(i)] for i in items]
         reasons = self.similarity.because(rated.indices, rated.data, targets, k=REASONS)
@@ -170,7 +172,7 @@ class ServingState:
         """The JSON body of GET /users/{user_id}/recommendations?n=n (cached)."""
         self.require_user(user_id)
         items, scores = self.top(user_id)
-        because = self.because(user_id)
+        because = self.because(user_id, SHORT if n <= SHORT else MAX_N)  # most requests: cheap, n <= 10
         recommendations = [
             {
                 "rank": rank,
