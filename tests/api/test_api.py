@@ -213,3 +213,67 @@ def test_explanations_agree_for_short_and_long_lists(client):
     short = client.get("/users/4/recommendations", params={"n": 10}).json()["recommendations"]
     long = client.get("/users/4/recommendations", params={"n": 15}).json()["recommendations"]
     assert long[:10] == short and all("because_you_rated" in r for r in long)
+
+
+def _wait(condition, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_new_model_file_is_served_without_restart(tmp_path, fitted, state):
+    import os
+
+    from fastapi.testclient import TestClient
+
+    from movie_recommender.api import create_app
+
+    model, movies, _ = fitted
+    model_file = tmp_path / "recommender.pkl"
+    model_file.write_bytes(b"first")
+    newer = ServingState(model, movies, model_info={"version": "second"}, precompute=False)
+    calls = []
+
+    def reload():
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the movies table is not there yet")
+        return newer
+
+    def replace(content: bytes):
+        (tmp_path / "tmp").write_bytes(content)
+        os.replace(tmp_path / "tmp", model_file)  # what AtomicPickleDataset does
+
+    with TestClient(create_app(state, reload=reload, watch=model_file, interval=0.02)) as client:
+        assert "version" not in client.get("/health").json()["model"]
+        replace(b"second, but reloading fails")
+        assert _wait(lambda: len(calls) == 1)
+        assert "version" not in client.get("/health").json()["model"]  # a failed reload keeps the model
+        assert client.get("/users/7/recommendations").status_code == 200
+        replace(b"second")
+        assert _wait(lambda: client.get("/health").json()["model"].get("version") == "second")
+        assert client.get("/users/7/recommendations").status_code == 200
+
+
+def test_kedro_serve_without_artifacts_says_to_run_kedro(tmp_path, monkeypatch):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from movie_recommender.cli import cli
+    from tests.conftest import PROJECT_ROOT
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert "Cannot serve: recommender" in result.output and "run `kedro run`" in result.output

@@ -7,7 +7,11 @@ Unknown users and movies answer 404, bad parameters or bodies 422; no input prod
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import orjson
@@ -109,13 +113,57 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown user or movie"}}
 
 
 # --------------------------------------------------------------------- the app
-def create_app(state: ServingState) -> FastAPI:
-    """The API over a loaded :class:`ServingState`."""
+def _signature(path: FilePath) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def create_app(
+    state: ServingState,
+    reload: Callable[[], ServingState] | None = None,
+    watch: FilePath | None = None,
+    interval: float = 10.0,
+) -> FastAPI:
+    """The API over a loaded :class:`ServingState`.
+
+    With ``reload`` and ``watch`` (the model file), the file is checked every ``interval`` seconds; when
+    a new model has been renamed into place (``kedro run``), ``reload()`` builds a new state in a thread
+    and requests switch to it at once. Until then, and if reloading fails, the current state serves.
+    """
+    current = [state]  # requests read current[0]; a reload swaps it in one assignment
+
+    async def watch_model():
+        last = _signature(watch)
+        while True:
+            await asyncio.sleep(interval)
+            seen = _signature(watch)
+            if seen is None or seen == last:
+                continue
+            last = seen
+            try:
+                current[0] = await asyncio.to_thread(reload)
+            except Exception as error:
+                logger.warning("Keeping the current model: reloading %s failed: %s", watch, error)
+                continue
+            app.state.serving = current[0]
+            logger.info("Now serving the new model in %s (%s)", watch, current[0].info.get("version"))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        task = asyncio.create_task(watch_model()) if reload and watch and interval > 0 else None
+        yield
+        if task:
+            task.cancel()
+
     app = FastAPI(
         title="movie-recommender",
         version=__version__,
         description="Top-N movie recommendations from the model `kedro run` trained on MovieLens 100k.",
         default_response_class=JSON,
+        lifespan=lifespan,
     )
     app.state.serving = state
 
@@ -144,7 +192,7 @@ def create_app(state: ServingState) -> FastAPI:
 
     @app.get("/health", response_model=Health, summary="Model, its version and sizes")
     async def health():
-        return JSON({"status": "ok", "version": __version__, "model": state.info})
+        return JSON({"status": "ok", "version": __version__, "model": current[0].info})
 
     @app.get(
         "/users/{user_id}/recommendations",
@@ -153,7 +201,7 @@ def create_app(state: ServingState) -> FastAPI:
         summary="Top-n movies for a known user, each with the user's most similar rated movies",
     )
     async def user_recommendations(user_id: USER_ID, n: N = 10):
-        return JSON(state.user_response(user_id, n))
+        return JSON(current[0].user_response(user_id, n))
 
     @app.post(
         "/recommendations",
@@ -168,7 +216,7 @@ def create_app(state: ServingState) -> FastAPI:
         n: N = 10,
     ):
         latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
-        return JSON(state.recommend_new(latest, n))
+        return JSON(current[0].recommend_new(latest, n))
 
     @app.get(
         "/movies/{movie_id}/similar",
@@ -177,14 +225,15 @@ def create_app(state: ServingState) -> FastAPI:
         summary="Movies most similar to one (item-item cosine over the ratings)",
     )
     async def similar(movie_id: MOVIE_ID, n: N = 10):
-        similar_movies = state.similar_to(movie_id)
-        return JSON({"movie": state.movie(movie_id), "similar": list(similar_movies[:n])})
+        serving = current[0]
+        similar_movies = serving.similar_to(movie_id)
+        return JSON({"movie": serving.movie(movie_id), "similar": list(similar_movies[:n])})
 
     @app.get("/movies", response_model=MovieSearch, summary="Title search (case-insensitive substring)")
     async def movies(
         query: Annotated[str, Query(min_length=1, max_length=200, description="Part of a title, e.g. toy.")],
         limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
     ):
-        return JSON({"query": query, "movies": state.search(query, limit)})
+        return JSON({"query": query, "movies": current[0].search(query, limit)})
 
     return app
