@@ -101,7 +101,7 @@ def frame(version: int, rows: int) -> pd.DataFrame:
 
 
 def test_sql_save_load_replace(sql_url, table_name):
-    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url})
+    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url}, indexes=["userId"])
     assert not dataset.exists()
     dataset.save(frame(1, 5))
     pd.testing.assert_frame_equal(dataset.load(), frame(1, 5), check_dtype=False)
@@ -110,6 +110,8 @@ def test_sql_save_load_replace(sql_url, table_name):
     assert len(loaded) == 3 and set(loaded.movieId) == {2} and "extra" in loaded.columns
     tables = set(inspect(dataset.engine).get_table_names())
     assert table_name in tables and not {f"{table_name}__staging", f"{table_name}__old"} & tables
+    indexes = inspect(dataset.engine).get_indexes(table_name)
+    assert [index["column_names"] for index in indexes] == [["userId"]]  # the old table's index went with it
 
 
 def test_sql_failed_save_keeps_the_old_table(sql_url, table_name, monkeypatch):

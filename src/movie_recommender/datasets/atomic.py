@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +113,14 @@ class AtomicSQLTableDataset(SQLTableDataset):
     transactional, so a reader sees the old table until the commit and the new one after it;
     if anything fails, the transaction rolls back and the old table is untouched.
     ``save_args`` are passed to ``to_sql`` except ``if_exists`` (always a full replace) and ``name``.
+    ``indexes``: columns to index (one index each, built on the staging table before the swap).
     """
 
     engines: dict[str, Engine] = {}  # separate from SQLTableDataset's: our SQLite engines are set up differently
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, indexes: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._indexes = list(indexes or [])
         self._save_args.pop("if_exists", None)
         self._schema = self._save_args.get("schema") or self._load_args.get("schema")
 
@@ -148,6 +151,9 @@ class AtomicSQLTableDataset(SQLTableDataset):
             conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, staging)}"))
             conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
             data.to_sql(name=staging, con=conn, if_exists="fail", **save_args)
+            for column in self._indexes:  # index names are unique per schema/database: a fresh one each time
+                index = quote(f"ix_{table}_{column}_{uuid.uuid4().hex[:8]}".lower())
+                conn.execute(text(f"CREATE INDEX {index} ON {self._qualified(conn, staging)} ({quote(column)})"))
             if inspect(conn).has_table(table, schema=self._schema):
                 conn.execute(text(f"ALTER TABLE {self._qualified(conn, table)} RENAME TO {quote(old)}"))
             conn.execute(text(f"ALTER TABLE {self._qualified(conn, staging)} RENAME TO {quote(table)}"))
