@@ -21,6 +21,7 @@ def test_registry():
         "evaluate",
         "report_metrics",
         "plot_metrics",
+        "publish_recommendations",
     }
     assert pipelines["modeling"].inputs() == {
         "ratings_clean",

@@ -23,7 +23,7 @@ def modeling_catalog(members, user_id=1) -> DataCatalog:
 def test_modeling_pipeline(members):
     outputs = SequentialRunner().run(create_pipeline(), modeling_catalog(members, user_id=5))
     recommendations = outputs["recommendations"].load()
-    everyone = outputs["all_recommendations"].load()
+    everyone = outputs["all_recommendations_table"].load()  # = all_recommendations, published
     assert list(recommendations["rank"]) == [1, 2, 3, 4]
     assert everyone.userId.nunique() == 30
     assert everyone.groupby("userId").size().max() == 4

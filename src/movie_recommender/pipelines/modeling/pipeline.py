@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import recommend, recommend_all, train_model
+from .publish import publish_recommendations
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,5 +22,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="recommend",
             ),
             Node(recommend_all, ["recommender", "params:top_n"], "all_recommendations", name="recommend_all"),
+            Node(
+                publish_recommendations,
+                "all_recommendations",
+                "all_recommendations_table",
+                name="publish_recommendations",
+            ),
         ]
     )

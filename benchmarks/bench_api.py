@@ -1,0 +1,290 @@
+"""Load benchmark of the HTTP API: throughput, p50/p99 latency and errors of GET /users/{id}/recommendations.
+
+    python benchmarks/bench_api.py                      # 16 connections, 10 s, after a warm-up pass
+    python benchmarks/bench_api.py --connections 64 --duration 20 --n 20
+
+The server (`kedro serve`, one uvicorn process) runs as a subprocess on 127.0.0.1 and is stopped at the
+end. It serves the real artifacts of `kedro run` when data/06_models/recommender.pkl exists; otherwise
+it serves a model fitted here in a temporary copy of the project, on the real archive ($MOVIELENS_100K or
+../shared/datasets/ml-100k.zip) when there is one, else on synthetic data. The load comes from a separate
+process: `wrk` (Debian: apt-get install wrk) with a Lua script spreading requests over every user id, or,
+without wrk, a Python client in its own processes. Bounded: --duration seconds of load, timeouts on all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import pickle
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # the project's code, without installing it
+MODEL = Path("data/06_models/recommender.pkl")
+MOVIES = Path("data/02_intermediate/movies.csv")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def project_with_artifacts(workdir: Path, fresh: bool = False) -> tuple[Path, str]:
+    """The project root to serve and where its model comes from."""
+    if not fresh and (ROOT / MODEL).is_file() and (ROOT / MOVIES).is_file():
+        return ROOT, "the artifacts of your last `kedro run`"
+    root = workdir / "project"
+    shutil.copytree(ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root)
+    from tests.conftest import make_members, real_archive, write_zip
+
+    archive = real_archive()
+    source = f"a model fitted now on the real archive {archive}"
+    if archive is None:
+        archive = write_zip(make_members(n_users=900, n_movies=900, density=0.1), workdir / "synthetic.zip")
+        source = "a model fitted now on synthetic data (900 users x 900 movies)"
+    run = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--params", "min_user_ratings=1,min_movie_ratings=1"]
+        if "synthetic" in source
+        else [sys.executable, "-m", "kedro", "run"],
+        cwd=root,
+        env={**env(), "MOVIELENS_100K": str(archive)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if run.returncode:
+        sys.exit(f"kedro run failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return root, source
+
+
+def start_server(root: Path, port: int, log) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "serve", "--port", str(port)],
+        cwd=root,
+        env=env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            sys.exit(f"the server exited with {server.returncode}:\n{log.read()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    stop(server)
+    sys.exit("the server did not answer /health within 120 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def get(conn: http.client.HTTPConnection, path: str) -> int:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def warm_up(port: int, paths: list[str]) -> float:
+    """Request every path once (fills the server's per-user caches); return the seconds it took."""
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for path in paths:
+        get(conn, path)
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------ wrk
+LUA = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i * 7919) %% #paths + 1])
+end
+"""
+
+
+def run_wrk(port: int, paths: list[str], connections: int, duration: int, threads: int, workdir: Path) -> dict:
+    path_file = workdir / "paths.txt"
+    path_file.write_text("\n".join(random.Random(0).sample(paths, len(paths))) + "\n")
+    script = workdir / "paths.lua"
+    script.write_text(LUA % path_file)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency"]
+    result = subprocess.run(
+        [*command, "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
+    out = result.stdout
+    if result.returncode:
+        sys.exit(f"wrk failed: {result.stderr}")
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "client": "wrk",
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": (int(non2xx.group(1)) if non2xx else 0)
+        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
+        "raw": out,
+    }
+
+
+# ------------------------------------------------------------------ Python client (no wrk)
+def _client(port: int, paths: list[str], connections: int, deadline: float, seed: int, queue) -> None:
+    import threading
+
+    latencies, errors, lock = [], [0], threading.Lock()
+
+    def worker(offset: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        i, local = offset, []
+        while time.monotonic() < deadline:
+            path = paths[(i * 7919) % len(paths)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                ok = get(conn, path) == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            local.append(time.perf_counter() - start)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(seed * 1000 + k,)) for k in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put((latencies, errors[0]))
+
+
+def run_python_client(port: int, paths: list[str], connections: int, duration: int, processes: int) -> dict:
+    queue = multiprocessing.Queue()
+    deadline = time.monotonic() + duration
+    per = [connections // processes + (k < connections % processes) for k in range(processes)]
+    workers = [
+        multiprocessing.Process(target=_client, args=(port, paths, c, deadline, k, queue))
+        for k, c in enumerate(per)
+        if c
+    ]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=duration + 60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    elapsed = time.perf_counter() - start
+    latencies = sorted(x for lat, _ in results for x in lat)
+    errors = sum(e for _, e in results)
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3  # noqa: E731
+    return {
+        "client": f"python ({len(workers)} processes)",
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load (after the warm-up)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads / Python client processes")
+    parser.add_argument("--n", type=int, default=10, help="recommendations per request")
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--fresh", action="store_true", help="fit a model in a temporary copy of the project")
+    parser.add_argument("--no-warm-up", action="store_true", help="measure with cold per-user caches")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
+        workdir = Path(tmp)
+        root, source = project_with_artifacts(workdir, args.fresh)
+        with (root / MODEL).open("rb") as stream:
+            users = [int(u) for u in pickle.load(stream).user_ids_]  # noqa: S301 - our own artifact
+        paths = [f"/users/{u}/recommendations?n={args.n}" for u in users]
+        port = free_port()
+        with (workdir / "server.log").open("w+") as log:
+            started = time.perf_counter()
+            server = start_server(root, port, log)
+            startup = time.perf_counter() - started
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/health")
+                health = json.loads(conn.getresponse().read())
+                warm = None if args.no_warm_up else warm_up(port, paths)
+                use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+                if use_wrk:
+                    result = run_wrk(port, paths, args.connections, args.duration, args.threads, workdir)
+                else:
+                    result = run_python_client(port, paths, args.connections, args.duration, args.threads)
+            finally:
+                stop(server)
+
+    model = health["model"]
+    print(f"model:       {model['class']} ({model['users']} users, {model['movies']} movies), {source}")
+    print(f"server:      `kedro serve` (1 uvicorn process), ready in {startup:.1f} s; {os.cpu_count()} CPUs here")
+    if warm is not None:
+        print(f"warm-up:     {len(paths)} users requested once in {warm:.1f} s")
+    print(f"load:        {result['client']}, {args.connections} connections, {args.duration} s, n={args.n}")
+    print(f"requests:    {result['requests']}")
+    print(f"throughput:  {result['rps']:.0f} requests/s")
+    print(f"latency:     p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    print(f"errors:      {result['errors']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""HTTP API over the artifacts of ``kedro run``: ``kedro serve`` (see README, Serving)."""
+
+from .app import create_app
+from .state import ArtifactsMissingError, ServingState, load_project_state
+
+__all__ = ["ArtifactsMissingError", "ServingState", "app_from_project", "create_app", "load_project_state"]
+
+
+def app_from_project(project_path=None, env: str | None = None, watch: float | None = None):
+    """The app over a project's artifacts, reloading the model when ``kedro run`` replaces it.
+
+    A uvicorn factory too: the project is then ``$MOVIE_RECOMMENDER_PROJECT`` (default: the current
+    directory) and the check interval ``$MOVIE_RECOMMENDER_WATCH`` seconds (default 10; 0: never reload).
+    """
+    import os
+    from pathlib import Path
+
+    root = project_path or os.environ.get("MOVIE_RECOMMENDER_PROJECT", ".")
+    interval = float(os.environ.get("MOVIE_RECOMMENDER_WATCH", 10) if watch is None else watch)
+    state = load_project_state(root, env=env)
+    model_file = state.info.get("file")
+    return create_app(
+        state,
+        reload=lambda: load_project_state(root, env=env),
+        watch=Path(model_file) if model_file else None,
+        interval=interval,
+    )

@@ -1,0 +1,239 @@
+"""The HTTP API (FastAPI): recommendations, explanations, similar movies, title search, fold-in.
+
+Everything is precomputed or cached in :class:`ServingState`, so the hot path
+(``GET /users/{id}/recommendations``) is a dictionary lookup returning cached JSON bytes.
+Unknown users and movies answer 404, bad parameters or bodies 422; no input produces a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Body, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from movie_recommender import __version__
+from movie_recommender.api.state import MAX_N, ServingState, UnknownError
+
+logger = logging.getLogger(__name__)
+
+N = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many movies, 1-{MAX_N}.")]
+MOVIE_ID = Annotated[int, Path(description="A MovieLens movieId.")]
+USER_ID = Annotated[int, Path(description="A MovieLens userId known to the model.")]
+
+
+class JSON(JSONResponse):
+    """orjson-encoded JSON; bytes are sent as they are (pre-encoded, cached bodies)."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
+
+
+# --------------------------------------------------------------------- schemas (for /docs)
+class Movie(BaseModel):
+    movieId: int
+    title: str | None
+    year: int | None
+    genres: list[str]
+
+
+class RatedMovie(BaseModel):
+    movieId: int
+    title: str | None
+    rating: float = Field(description="The user's own rating of it.")
+    similarity: float = Field(description="Item-item cosine similarity with the recommended movie.")
+
+
+class Recommendation(Movie):
+    rank: int
+    score: float = Field(description="The model's score (estimated rating; a rating count for `popular`).")
+    because_you_rated: list[RatedMovie] = Field(description="The user's rated movies most similar to this one.")
+
+
+class UserRecommendations(BaseModel):
+    userId: int
+    model: str
+    strategy: str = Field(examples=["personalized"])
+    recommendations: list[Recommendation]
+
+
+class NewUserRecommendations(BaseModel):
+    model: str
+    strategy: str = Field(description="`fold-in`, or `popular` when no rating is usable.")
+    used_ratings: int
+    ignored_movieIds: list[int] = Field(default=[], description="Rated movies the model does not know.")
+    note: str | None = None
+    recommendations: list[Recommendation]
+
+
+class NewRating(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    movieId: int = Field(ge=-(2**63), le=2**63 - 1)
+    rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
+
+
+class SimilarMovie(Movie):
+    similarity: float
+
+
+class SimilarMovies(BaseModel):
+    movie: Movie
+    similar: list[SimilarMovie]
+
+
+class FoundMovie(Movie):
+    ratings: int = Field(description="Ratings the model was trained on (0: not in the model).")
+
+
+class MovieSearch(BaseModel):
+    query: str
+    movies: list[FoundMovie]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    model: dict[str, Any]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+NOT_FOUND = {404: {"model": Problem, "description": "Unknown user or movie"}}
+
+
+# --------------------------------------------------------------------- the app
+def _signature(path: FilePath) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def create_app(
+    state: ServingState,
+    reload: Callable[[], ServingState] | None = None,
+    watch: FilePath | None = None,
+    interval: float = 10.0,
+) -> FastAPI:
+    """The API over a loaded :class:`ServingState`.
+
+    With ``reload`` and ``watch`` (the model file), the file is checked every ``interval`` seconds; when
+    a new model has been renamed into place (``kedro run``), ``reload()`` builds a new state in a thread
+    and requests switch to it at once. Until then, and if reloading fails, the current state serves.
+    """
+    current = [state]  # requests read current[0]; a reload swaps it in one assignment
+
+    async def watch_model():
+        last = _signature(watch)
+        while True:
+            await asyncio.sleep(interval)
+            seen = _signature(watch)
+            if seen is None or seen == last:
+                continue
+            last = seen
+            try:
+                current[0] = await asyncio.to_thread(reload)
+            except Exception as error:
+                logger.warning("Keeping the current model: reloading %s failed: %s", watch, error)
+                continue
+            app.state.serving = current[0]
+            logger.info("Now serving the new model in %s (%s)", watch, current[0].info.get("version"))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        task = asyncio.create_task(watch_model()) if reload and watch and interval > 0 else None
+        yield
+        if task:
+            task.cancel()
+
+    app = FastAPI(
+        title="movie-recommender",
+        version=__version__,
+        description="Top-N movie recommendations from the model `kedro run` trained on MovieLens 100k.",
+        default_response_class=JSON,
+        lifespan=lifespan,
+    )
+    app.state.serving = state
+
+    @app.exception_handler(UnknownError)
+    async def unknown(_request: Request, error: UnknownError):
+        return JSON({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError):
+        # FastAPI's own 422, made safe for any input (the input may hold bytes or NaN that json can't encode)
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in error.errors()]
+        return JSON(orjson.dumps({"detail": errors}, default=str), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException):
+        # a body that is not JSON at all is a bad body like any other: 422, not FastAPI's 400
+        if error.status_code == 400:
+            detail = [{"loc": ["body"], "msg": str(error.detail), "type": "json_invalid"}]
+            return JSON({"detail": detail}, status_code=422)
+        return JSON({"detail": error.detail}, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception):  # last resort; should never happen
+        logger.exception("unexpected error")
+        return JSONResponse({"detail": f"internal error ({type(error).__name__})"}, status_code=500)
+
+    @app.get("/health", response_model=Health, summary="Model, its version and sizes")
+    async def health():
+        return JSON({"status": "ok", "version": __version__, "model": current[0].info})
+
+    @app.get(
+        "/users/{user_id}/recommendations",
+        response_model=UserRecommendations,
+        responses=NOT_FOUND,
+        summary="Top-n movies for a known user, each with the user's most similar rated movies",
+    )
+    async def user_recommendations(user_id: USER_ID, n: N = 10):
+        return JSON(current[0].user_response(user_id, n))
+
+    @app.post(
+        "/recommendations",
+        response_model=NewUserRecommendations,
+        summary="Top-n movies for a new user from their ratings (fold-in, no retraining)",
+    )
+    def new_user_recommendations(
+        ratings: Annotated[
+            list[NewRating],
+            Body(max_length=5000, examples=[[{"movieId": 1, "rating": 5}, {"movieId": 50, "rating": 4}]]),
+        ],
+        n: N = 10,
+    ):
+        latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
+        return JSON(current[0].recommend_new(latest, n))
+
+    @app.get(
+        "/movies/{movie_id}/similar",
+        response_model=SimilarMovies,
+        responses=NOT_FOUND,
+        summary="Movies most similar to one (item-item cosine over the ratings)",
+    )
+    async def similar(movie_id: MOVIE_ID, n: N = 10):
+        serving = current[0]
+        similar_movies = serving.similar_to(movie_id)
+        return JSON({"movie": serving.movie(movie_id), "similar": list(similar_movies[:n])})
+
+    @app.get("/movies", response_model=MovieSearch, summary="Title search (case-insensitive substring)")
+    async def movies(
+        query: Annotated[str, Query(min_length=1, max_length=200, description="Part of a title, e.g. toy.")],
+        limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
+    ):
+        return JSON({"query": query, "movies": current[0].search(query, limit)})
+
+    return app

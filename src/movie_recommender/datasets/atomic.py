@@ -1,0 +1,170 @@
+"""Datasets whose readers never see a half-written result.
+
+- :class:`AtomicPickleDataset`: pickles to a temporary file in the target directory, fsyncs it and
+  ``os.replace``-s it over the old file. A crash mid-write leaves the previous file intact (plus, at
+  worst, a stray ``.<name>.*.tmp`` file); a reader opens either the old or the new file, never a
+  partial one.
+- :class:`AtomicSQLTableDataset`: kedro-datasets' ``pandas.SQLTableDataset`` whose ``save`` writes to a
+  staging table and swaps it in for the real one inside a single transaction (SQLite or PostgreSQL).
+  Concurrent readers see the old table or the new one, never a missing, empty or partial table.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets.pandas import SQLTableDataset
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+
+class AtomicPickleDataset(AbstractDataset[Any, Any]):
+    """A pickle file written with write-then-rename, so it is never read half-written.
+
+    Args:
+        filepath: local path of the pickle file; its directory is created if needed.
+        protocol: pickle protocol (default: ``pickle.HIGHEST_PROTOCOL``).
+    """
+
+    def __init__(self, *, filepath: str, protocol: int | None = None, metadata: dict | None = None) -> None:
+        self._filepath = Path(filepath)
+        self._protocol = pickle.HIGHEST_PROTOCOL if protocol is None else protocol
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "protocol": self._protocol}
+
+    def load(self) -> Any:
+        with self._filepath.open("rb") as stream:
+            return pickle.load(stream)  # noqa: S301 - our own artifact
+
+    def save(self, data: Any) -> None:
+        save_atomically(self._filepath, lambda stream: pickle.dump(data, stream, protocol=self._protocol))
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+
+def save_atomically(path: Path, write) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then ``os.replace`` it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        with os.fdopen(fd, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _sqlite_transactional_ddl(engine: Engine) -> None:
+    """Let pysqlite run CREATE/ALTER/DROP inside our transaction (it otherwise autocommits DDL).
+
+    The SQLAlchemy recipe: disable the driver's own transaction handling and emit BEGIN ourselves.
+    WAL mode lets readers keep reading the last committed table while a write is in progress.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class AtomicSQLTableDataset(SQLTableDataset):
+    """``pandas.SQLTableDataset`` whose save replaces the table atomically.
+
+    ``save`` runs, in one transaction: drop a leftover staging table, write the data to
+    ``<table>__staging`` with ``to_sql``, rename the live table to ``<table>__old``, rename the
+    staging table to ``<table>``, drop ``<table>__old``. On PostgreSQL and SQLite DDL is
+    transactional, so a reader sees the old table until the commit and the new one after it;
+    if anything fails, the transaction rolls back and the old table is untouched.
+    ``save_args`` are passed to ``to_sql`` except ``if_exists`` (always a full replace) and ``name``.
+    ``indexes``: columns to index (one index each, built on the staging table before the swap).
+    """
+
+    engines: dict[str, Engine] = {}  # separate from SQLTableDataset's: our SQLite engines are set up differently
+
+    def __init__(self, *, indexes: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._indexes = list(indexes or [])
+        self._save_args.pop("if_exists", None)
+        self._schema = self._save_args.get("schema") or self._load_args.get("schema")
+
+    @classmethod
+    def create_connection(cls, connection_str: str, connection_args: dict | None = None) -> None:
+        try:
+            engine = create_engine(connection_str, **(connection_args or {}))
+        except Exception as error:  # missing driver, bad URL
+            raise DatasetError(f"Cannot connect to {_redact(connection_str)}: {error}") from error
+        if engine.dialect.name == "sqlite":
+            _sqlite_transactional_ddl(engine)
+        cls.engines[connection_str] = engine
+
+    @property
+    def table_name(self) -> str:
+        return self._save_args["name"]
+
+    def _qualified(self, conn: Connection, name: str) -> str:
+        quote = conn.dialect.identifier_preparer.quote
+        return f"{quote(self._schema)}.{quote(name)}" if self._schema else quote(name)
+
+    def save(self, data: pd.DataFrame) -> None:
+        table = self.table_name
+        staging, old = f"{table}__staging", f"{table}__old"
+        save_args = {k: v for k, v in self._save_args.items() if k != "name"}
+        with self.engine.begin() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, staging)}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
+            data.to_sql(name=staging, con=conn, if_exists="fail", **save_args)
+            for column in self._indexes:  # index names are unique per schema/database: a fresh one each time
+                index = quote(f"ix_{table}_{column}_{uuid.uuid4().hex[:8]}".lower())
+                conn.execute(text(f"CREATE INDEX {index} ON {self._qualified(conn, staging)} ({quote(column)})"))
+            if inspect(conn).has_table(table, schema=self._schema):
+                conn.execute(text(f"ALTER TABLE {self._qualified(conn, table)} RENAME TO {quote(old)}"))
+            conn.execute(text(f"ALTER TABLE {self._qualified(conn, staging)} RENAME TO {quote(table)}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
+
+
+def _redact(url: str) -> str:
+    """The connection URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<connection string>"

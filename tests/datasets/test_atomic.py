@@ -1,0 +1,185 @@
+"""Atomic writes: the model pickle and the SQL table are never seen half-written."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+import uuid
+
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+from sqlalchemy import create_engine, inspect, text
+
+from movie_recommender.datasets import AtomicPickleDataset, AtomicSQLTableDataset
+
+POSTGRES_ENV = "MOVIE_RECOMMENDER_TEST_POSTGRES_URL"
+
+
+# ------------------------------------------------------------------ pickle
+def test_pickle_round_trip(tmp_path):
+    dataset = AtomicPickleDataset(filepath=str(tmp_path / "models" / "model.pkl"))
+    assert not dataset.exists()
+    dataset.save({"a": 1})
+    assert dataset.exists() and dataset.load() == {"a": 1}
+    dataset.save({"a": 2})
+    assert dataset.load() == {"a": 2}
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["model.pkl"]  # no temp files left
+
+
+class Exploding:
+    """Pickles half of a large payload, then fails: a crash in the middle of the write."""
+
+    def __reduce__(self):
+        raise RuntimeError("crash while pickling")
+
+
+def test_pickle_crash_mid_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "model.pkl"
+    dataset = AtomicPickleDataset(filepath=str(path))
+    dataset.save("old model")
+    before = path.read_bytes()
+    with pytest.raises(DatasetError, match="crash while pickling"):
+        dataset.save(["x" * 1_000_000, Exploding()])  # the first element is already written when it fails
+    assert path.read_bytes() == before and dataset.load() == "old model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
+
+
+def test_pickle_reader_never_sees_partial_file(tmp_path):
+    path = tmp_path / "model.pkl"
+    dataset = AtomicPickleDataset(filepath=str(path))
+    payloads = [list(range(200_000)), list(range(300_000))]
+    dataset.save(payloads[0])
+    stop, seen, errors = threading.Event(), set(), []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                with path.open("rb") as stream:
+                    seen.add(len(pickle.load(stream)))
+            except Exception as error:  # a partial file would raise here
+                errors.append(error)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for i in range(20):
+        dataset.save(payloads[i % 2])
+    stop.set()
+    thread.join()
+    assert not errors and seen <= {200_000, 300_000}
+
+
+# ------------------------------------------------------------------ SQL
+def _postgres_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"no PostgreSQL server: set {POSTGRES_ENV} (.ci/run starts one and sets it)")
+    try:
+        with create_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as error:
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} does not answer: {type(error).__name__}: {error}")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'recommendations.db'}"
+    return _postgres_url()
+
+
+@pytest.fixture
+def table_name():
+    return f"recs_{uuid.uuid4().hex[:10]}"  # a fresh table per test, so PostgreSQL runs don't collide
+
+
+def frame(version: int, rows: int) -> pd.DataFrame:
+    return pd.DataFrame({"userId": range(rows), "rank": 1, "movieId": version, "score": float(version)})
+
+
+def test_sql_save_load_replace(sql_url, table_name):
+    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url}, indexes=["userId"])
+    assert not dataset.exists()
+    dataset.save(frame(1, 5))
+    pd.testing.assert_frame_equal(dataset.load(), frame(1, 5), check_dtype=False)
+    dataset.save(frame(2, 3).assign(extra="new column"))  # a new schema is fine: the table is replaced
+    loaded = dataset.load()
+    assert len(loaded) == 3 and set(loaded.movieId) == {2} and "extra" in loaded.columns
+    tables = set(inspect(dataset.engine).get_table_names())
+    assert table_name in tables and not {f"{table_name}__staging", f"{table_name}__old"} & tables
+    indexes = inspect(dataset.engine).get_indexes(table_name)
+    assert [index["column_names"] for index in indexes] == [["userId"]]  # the old table's index went with it
+
+
+def test_sql_failed_save_keeps_the_old_table(sql_url, table_name, monkeypatch):
+    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url})
+    dataset.save(frame(1, 50))
+
+    def to_sql_then_crash(self, *args, **kwargs):
+        original_to_sql(self, *args, **kwargs)  # the staging table is fully written...
+        raise RuntimeError("crash before the swap")  # ...then the process dies
+
+    original_to_sql = pd.DataFrame.to_sql
+    monkeypatch.setattr(pd.DataFrame, "to_sql", to_sql_then_crash)
+    with pytest.raises(DatasetError, match="crash before the swap"):
+        dataset.save(frame(2, 10))
+    monkeypatch.undo()
+    loaded = dataset.load()
+    assert len(loaded) == 50 and set(loaded.movieId) == {1}
+    assert f"{table_name}__staging" not in inspect(dataset.engine).get_table_names()  # rolled back
+
+
+def test_sql_concurrent_reader_sees_old_or_new_never_partial(sql_url, table_name):
+    """A reader on its own connection, polling during repeated replaces, sees only complete versions."""
+    writer = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url})
+    sizes = {1: 3000, 2: 5000}
+    writer.save(frame(1, sizes[1]))
+    reader_engine = create_engine(sql_url)
+    stop, seen, problems = threading.Event(), [], []
+
+    def reader():
+        with reader_engine.connect() as conn:
+            while not stop.is_set():
+                try:
+                    rows = conn.execute(text(f'SELECT count(*), min("movieId"), max("movieId") FROM "{table_name}"'))
+                    count, low, high = rows.one()
+                    conn.commit()
+                except Exception as error:  # a missing table would land here
+                    problems.append(f"{type(error).__name__}: {error}")
+                    conn.rollback()
+                    continue
+                if low != high or count != sizes.get(low):
+                    problems.append(f"partial read: {count} rows of versions {low}-{high}")
+                seen.append(low)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    deadline = time.monotonic() + 1.5
+    version = 1
+    while time.monotonic() < deadline:
+        version = 3 - version
+        writer.save(frame(version, sizes[version]))
+    stop.set()
+    thread.join()
+    reader_engine.dispose()
+    assert not problems, problems[:5]
+    assert set(seen) <= {1, 2} and len(seen) > 10
+
+
+def test_catalog_entry_switches_to_postgresql_with_a_credentials_key(table_name):
+    """The README's recipe: the base entry, overridden with `credentials: recommendations_db`."""
+    import yaml
+    from kedro.io import DataCatalog
+
+    from tests.conftest import PROJECT_ROOT
+
+    url = _postgres_url()
+    entry = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog.yml").read_text())["all_recommendations_table"]
+    entry = {**entry, "table_name": table_name, "credentials": "recommendations_db"}
+    catalog = DataCatalog.from_config({"all_recommendations_table": entry}, {"recommendations_db": {"con": url}})
+    catalog.save("all_recommendations_table", frame(3, 7))
+    loaded = catalog.load("all_recommendations_table")
+    assert len(loaded) == 7 and set(loaded.movieId) == {3}
