@@ -170,8 +170,10 @@ def bench_rating(archive: Path, folds: list[int], repeats: int, surprise, svdpp:
     user_knn = min(mean[label]["rmse"] for label, name, *_ in RATING_MODELS if name == "user_knn")
     best_label = min((label for label, *_ in RATING_MODELS), key=lambda label: mean[label]["rmse"])
     print(f"target best UserKNN RMSE <= 0.93: {user_knn:.4f}  {verdict(user_knn <= 0.93)}")
-    print(f"target best model RMSE <= 0.90: {best_label} {mean[best_label]['rmse']:.4f}  "
-          f"{verdict(mean[best_label]['rmse'] <= 0.90)}")
+    print(
+        f"target best model RMSE <= 0.90: {best_label} {mean[best_label]['rmse']:.4f}  "
+        f"{verdict(mean[best_label]['rmse'] <= 0.90)}"
+    )
     for label, _, algo, _ in specs:
         ref = mean.get(f"Surprise {algo} [{label}]")
         if ref:
@@ -190,8 +192,10 @@ def bench_ranking(archive: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             movies = parse_movies(zf.read("ml-100k/u.item"), parse_genres(zf.read("ml-100k/u.genre")))
     table = evaluate_models(models, train, test, k=10, movies=movies)
-    print(f"\n2. Top-10 ranking, per-user random 75/25 hold-out of u.data (seed 42): "
-          f"{len(train)} train / {len(test)} test ratings; relevance = any held-out rating")
+    print(
+        f"\n2. Top-10 ranking, per-user random 75/25 hold-out of u.data (seed 42): "
+        f"{len(train)} train / {len(test)} test ratings; relevance = any held-out rating"
+    )
     columns = ["ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "coverage@10", "novelty@10"]
     rows = [
         [label, *(f"{row[c]:.4f}" for c in columns), f"{row['fit_seconds']:.3f}", f"{row['recommend_seconds']:.3f}"]
@@ -200,8 +204,10 @@ def bench_ranking(archive: Path) -> None:
     print_table(["model", "nDCG@10", "P@10", "R@10", "MAP@10", "HR@10", "coverage", "novelty", "fit s", "rec s"], rows)
     ndcg = table["ndcg@10"]
     knn = ndcg[[label for label in ndcg.index if label.startswith("user_knn")]].max()
-    print(f"target Popularity nDCG@10 about 0.25: {ndcg['popularity']:.4f}  "
-          f"{verdict(abs(ndcg['popularity'] - 0.25) <= 0.03)}")
+    print(
+        f"target Popularity nDCG@10 about 0.25: {ndcg['popularity']:.4f}  "
+        f"{verdict(abs(ndcg['popularity'] - 0.25) <= 0.03)}"
+    )
     print(f"target best UserKNN nDCG@10 >= 0.44: {knn:.4f}  {verdict(knn >= 0.44)}")
     print(f"target best model nDCG@10 >= 0.50: {ndcg.idxmax()} {ndcg.max():.4f}  {verdict(ndcg.max() >= 0.50)}")
 
@@ -225,7 +231,9 @@ def main(argv: list[str] | None = None) -> None:
 
     archive = archive_path(args.archive)
     if not (archive.is_file() and zipfile.is_zipfile(archive)):
-        sys.exit(f"Cannot run the benchmark: no MovieLens 100k zip at {archive} (pass --archive or set MOVIELENS_100K).")
+        sys.exit(
+            f"Cannot run the benchmark: no MovieLens 100k zip at {archive} (pass --archive or set MOVIELENS_100K)."
+        )
     surprise = None
     if not args.no_surprise:
         try:
