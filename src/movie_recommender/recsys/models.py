@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from .base import Recommender
+from .baseline import Bias
 from .knn import UserKNN
+from .mf import BiasedMF
 
 MODELS: dict[str, type[Recommender]] = {
     "user_knn": UserKNN,
+    "bias": Bias,
+    "svd": BiasedMF,
 }
 
 
