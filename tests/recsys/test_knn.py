@@ -151,7 +151,7 @@ def test_unknown_user_and_item_fallbacks():
     [
         ({"neighbours": 0}, "neighbours must be a whole number >= 1"),
         ({"neighbours": 2.5}, "neighbours must be a whole number"),
-        ({"similarity": "pearson"}, "similarity must be one of"),
+        ({"similarity": "jaccard"}, "similarity must be one of"),
         ({"min_support": True}, "min_support must be a whole number"),
     ],
 )
