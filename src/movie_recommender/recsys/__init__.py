@@ -4,12 +4,18 @@ No Kedro here: everything works from a notebook or a script on pandas DataFrames
 """
 
 from .base import NoUsableRatingsError, Recommender, UnknownUserError
+from .baseline import Bias
 from .checks import check_count
 from .filtering import filter_min_ratings
+from .item_knn import ItemKNN
 from .knn import UserKNN
+from .mf import BiasedMF
 from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 
 __all__ = [
+    "Bias",
+    "BiasedMF",
+    "ItemKNN",
     "check_count",
     "MovieLensFormatError",
     "NoUsableRatingsError",

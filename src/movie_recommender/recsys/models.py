@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Recommender
 from .baseline import Bias
+from .item_knn import ItemKNN
 from .knn import UserKNN
 from .mf import BiasedMF
 
@@ -11,6 +12,7 @@ MODELS: dict[str, type[Recommender]] = {
     "user_knn": UserKNN,
     "bias": Bias,
     "svd": BiasedMF,
+    "item_knn": ItemKNN,
 }
 
 
