@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movie_recommender.recsys import Bias, BiasedMF, ItemKNN, UserKNN
+from movie_recommender.recsys import Bias, BiasedMF, Blend, ItemKNN, UserKNN
 from movie_recommender.recsys.models import MODELS, make_model
 
 from .test_knn import random_ratings
@@ -21,11 +21,12 @@ FAST = {
     "item_knn_support": {"neighbours": 5, "ranking": "support", "similarity": "adjusted_cosine"},
     "user_knn_baseline": {"similarity": "pearson_baseline", "centering": "baseline", "shrinkage": 100.0},
     "user_knn_support": {"ranking": "support", "neighbours": 5},
+    "blend": {"components": [{"model": "bias"}, {"model": "item_knn", "params": {"neighbours": 5}}], "holdout": 0.2},
 }
 
 
 def build(key: str):
-    name = {"svd_als": "svd", "item_knn_support": "item_knn"}.get(key, key)
+    name = {"svd_als": "svd", "item_knn_support": "item_knn"}.get(key, key)  # blend, bias, svd: as is
     name = "user_knn" if key.startswith("user_knn") else name
     return MODELS[name](**FAST[key])
 
@@ -76,6 +77,10 @@ def test_contract(key):
         ("item_knn", {"shrinkage": -1}, "shrinkage must be a number >= 0"),
         ("user_knn", {"centering": "z"}, "centering must be one of"),
         ("user_knn", {"ranking": "z"}, "ranking must be one of"),
+        ("blend", {"components": []}, "components must be a non-empty list"),
+        ("blend", {"components": [{"model": "nope"}]}, "unknown model 'nope'"),
+        ("blend", {"components": [{"model": "user_knn", "params": {"ranking": "support"}}]}, "ranking='rating'"),
+        ("blend", {"holdout": 1.0}, "holdout must be a fraction"),
     ],
 )
 def test_bad_hyper_parameters(name, params, message):
@@ -287,3 +292,25 @@ def test_item_knn_support_ranking_equals_plain_loop():
     top = model.recommend(user, 4)
     assert list(top.movieId) == list(model.item_ids_[best])
     np.testing.assert_allclose(top.score, score[best])
+
+
+def test_blend_weights_are_least_squares_on_the_held_out_slice():
+    ratings = random_ratings(n_users=30, n_items=25, density=0.5, seed=4)
+    components = [{"model": "bias"}, {"model": "svd", "params": {"n_factors": 3, "n_epochs": 3}}]
+    model = Blend(components=components, holdout=0.25, seed=7).fit(ratings)
+    held = np.random.default_rng(7).random(len(ratings)) < 0.25
+    train, probe = ratings[~held], ratings[held]
+    preds = [
+        Bias().fit(train).predict(probe.userId, probe.movieId),
+        BiasedMF(n_factors=3, n_epochs=3).fit(train).predict(probe.userId, probe.movieId),
+    ]
+    x = np.column_stack([np.ones(len(probe)), *preds])
+    np.testing.assert_allclose(model.weights_, np.linalg.lstsq(x, probe.rating, rcond=None)[0])
+    users, items = ratings.userId.to_numpy()[:20], ratings.movieId.to_numpy()[:20]
+    parts = [m.predict(users, items) for m in model.models_]
+    expected = model.weights_[0] + model.weights_[1] * parts[0] + model.weights_[2] * parts[1]
+    np.testing.assert_allclose(model.predict(users, items), np.clip(expected, *model.rating_range_))
+    # unseen users/items blend the components' fallbacks
+    parts = [m.predict([-1, users[0]], [items[0], -9]) for m in model.models_]
+    expected = model.weights_[0] + model.weights_[1] * parts[0] + model.weights_[2] * parts[1]
+    np.testing.assert_allclose(model.predict([-1, users[0]], [items[0], -9]), np.clip(expected, *model.rating_range_))

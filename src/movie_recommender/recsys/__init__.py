@@ -5,6 +5,7 @@ No Kedro here: everything works from a notebook or a script on pandas DataFrames
 
 from .base import NoUsableRatingsError, Recommender, UnknownUserError
 from .baseline import Bias
+from .blend import Blend
 from .checks import check_count
 from .filtering import filter_min_ratings
 from .item_knn import ItemKNN
@@ -15,6 +16,7 @@ from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_r
 __all__ = [
     "Bias",
     "BiasedMF",
+    "Blend",
     "ItemKNN",
     "check_count",
     "MovieLensFormatError",

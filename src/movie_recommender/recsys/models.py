@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Recommender
 from .baseline import Bias
+from .blend import Blend
 from .item_knn import ItemKNN
 from .knn import UserKNN
 from .mf import BiasedMF
@@ -13,6 +14,7 @@ MODELS: dict[str, type[Recommender]] = {
     "bias": Bias,
     "svd": BiasedMF,
     "item_knn": ItemKNN,
+    "blend": Blend,
 }
 
 
