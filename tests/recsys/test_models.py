@@ -75,6 +75,8 @@ def test_contract(key):
         ("item_knn", {"centering": "median"}, "centering must be one of"),
         ("item_knn", {"ranking": "random"}, "ranking must be one of"),
         ("item_knn", {"shrinkage": -1}, "shrinkage must be a number >= 0"),
+        ("item_knn", {"damping": -1}, "damping must be a number >= 0"),
+        ("blend", {"support_terms": 1}, "support_terms must be true or false"),
         ("user_knn", {"centering": "z"}, "centering must be one of"),
         ("user_knn", {"ranking": "z"}, "ranking must be one of"),
         ("blend", {"components": []}, "components must be a non-empty list"),
@@ -297,7 +299,7 @@ def test_item_knn_support_ranking_equals_plain_loop():
 def test_blend_weights_are_least_squares_on_the_held_out_slice():
     ratings = random_ratings(n_users=30, n_items=25, density=0.5, seed=4)
     components = [{"model": "bias"}, {"model": "svd", "params": {"n_factors": 3, "n_epochs": 3}}]
-    model = Blend(components=components, holdout=0.25, seed=7).fit(ratings)
+    model = Blend(components=components, holdout=0.25, seed=7, support_terms=False).fit(ratings)
     held = np.random.default_rng(7).random(len(ratings)) < 0.25
     train, probe = ratings[~held], ratings[held]
     preds = [
@@ -314,3 +316,42 @@ def test_blend_weights_are_least_squares_on_the_held_out_slice():
     parts = [m.predict([-1, users[0]], [items[0], -9]) for m in model.models_]
     expected = model.weights_[0] + model.weights_[1] * parts[0] + model.weights_[2] * parts[1]
     np.testing.assert_allclose(model.predict([-1, users[0]], [items[0], -9]), np.clip(expected, *model.rating_range_))
+
+
+def test_blend_support_terms_make_the_weights_linear_in_log_supports():
+    ratings = random_ratings(n_users=30, n_items=25, density=0.5, seed=4)
+    components = [{"model": "bias"}, {"model": "item_knn", "params": {"neighbours": 5}}]
+    model = Blend(components=components, holdout=0.3, seed=1).fit(ratings)
+    assert model.weights_.shape == (3, 3)
+    users, items = ratings.userId.to_numpy()[:20], ratings.movieId.to_numpy()[::-1][:20]
+    n_u = ratings.groupby("userId").size()[users].to_numpy()
+    n_i = ratings.groupby("movieId").size()[items].to_numpy()
+    x = np.column_stack([np.ones(20), *(m.predict(users, items) for m in model.models_)])
+    a, b, c = model.weights_
+    expected = (x * (a + np.log1p(n_u)[:, None] * b + np.log1p(n_i)[:, None] * c)).sum(axis=1)
+    np.testing.assert_allclose(model.predict(users, items), np.clip(expected, *model.rating_range_))
+    top = model.recommend(users[0], 3)
+    np.testing.assert_allclose(top.score, model.predict(np.full(3, users[0]), top.movieId))
+
+
+def test_item_knn_on_model_residuals():
+    """centering='model': the centre is the other model's estimate, neighbours correct its residuals."""
+    ratings = random_ratings(n_users=15, n_items=10, seed=8)
+    centre = {"model": "bias", "params": {"reg_user": 15.0, "reg_item": 10.0}}
+    on_bias = ItemKNN(neighbours=3, centering="model", centre_model=centre).fit(ratings)
+    baseline = ItemKNN(neighbours=3, centering="baseline").fit(ratings)
+    users, items = ratings.userId.to_numpy()[:30], ratings.movieId.to_numpy()[::-1][:30]
+    np.testing.assert_allclose(on_bias.predict(users, items), baseline.predict(users, items), rtol=1e-12)
+    np.testing.assert_allclose(
+        on_bias.predict([-1, users[0]], [items[0], -3]), baseline.predict([-1, users[0]], [items[0], -3])
+    )
+    pd.testing.assert_frame_equal(on_bias.recommend_all(3), baseline.recommend_all(3))
+    new = {2: 5.0, 7: 1.0, 12: 4.0}
+    pd.testing.assert_frame_equal(on_bias.recommend_new(new, 3), baseline.recommend_new(new, 3))
+    damped = ItemKNN(neighbours=3, centering="model", centre_model=centre, damping=1.0).fit(ratings)
+    assert (
+        np.abs(damped.predict(users, items) - on_bias.centre_model_.predict(users, items)).sum()
+        < np.abs(on_bias.predict(users, items) - on_bias.centre_model_.predict(users, items)).sum()
+    )
+    with pytest.raises(ValueError, match="centre_model must be"):
+        ItemKNN(centering="model").fit(ratings)

@@ -17,6 +17,7 @@ from .checks import check_count
 from .knn import BASELINE, CENTERINGS, RANKINGS, _entry_rows, _row_means, _shrink, _top_k_weights, _with_data
 
 ITEM_SIMILARITIES = ("cosine", "cosine_common", "adjusted_cosine", "pearson", "pearson_baseline")
+ITEM_CENTERINGS = (*CENTERINGS, "model")
 __all__ = ["ITEM_SIMILARITIES", "ItemKNN"]
 
 
@@ -56,11 +57,15 @@ class ItemKNN(Recommender):
     KNNBasic), the item's mean rating (``"mean"``, KNNWithMeans) or the baseline
     ``mu + b_u + b_i`` (``"baseline"``, KNNBaseline; offsets as in
     :class:`~movie_recommender.recsys.baseline.Bias` with reg_user 15, reg_item 10).
+    With ``centering="model"`` the centre is the estimate of another fitted rating predictor,
+    ``centre_model`` (e.g. ``{"model": "svd", "params": {...}}``), and the neighbours correct
+    its residuals (a KNN on matrix-factorisation residuals).
     With no voting neighbour the estimate is ``c_ui`` (the global mean without centering).
 
     Fallbacks: without centering, unseen users or items get the global mean. With ``"mean"``
     an unseen user gets the item's mean, an unseen item the global mean. With ``"baseline"``
-    an unseen user gets ``mu + b_i``, an unseen item ``mu + b_u``.
+    an unseen user gets ``mu + b_i``, an unseen item ``mu + b_u``. With ``"model"``, the
+    centre model's fallback.
 
     Parameters:
         neighbours: k, the most neighbour items that vote on one estimate.
@@ -73,7 +78,12 @@ class ItemKNN(Recommender):
         min_support: fewest common raters for two items to count as similar.
         shrinkage: multiply each similarity by ``(n - 1) / (n - 1 + shrinkage)``, ``n`` common
             raters (0 = off; Surprise uses 100 for pearson_baseline).
-        centering: ``"none"``, ``"mean"`` or ``"baseline"`` (see above).
+        centering: ``"none"``, ``"mean"``, ``"baseline"`` or ``"model"`` (see above).
+        centre_model: ``{"model": registry name, "params": {...}}`` of a rating predictor, used
+            with ``centering="model"`` only (it is fitted on the same ratings).
+        damping: added to the denominator, ``c + sum w z / (damping + sum w)``: pulls estimates
+            with little neighbour support towards the centre (0 = off, Surprise's formula;
+            about 1 helps with ``centering="model"``).
         ranking: ``"rating"`` ranks candidates (unrated items with at least one positively
             similar rated item) by estimate, ties to more support (sum of similarities), then
             to the smaller id. ``"support"`` is classic item-based top-N (Deshpande & Karypis):
@@ -96,6 +106,8 @@ class ItemKNN(Recommender):
         shrinkage: float = 100.0,
         ranking: str = "rating",
         batch_size: int | None = None,
+        centre_model: dict | None = None,
+        damping: float = 0.0,
     ) -> None:
         self.neighbours = neighbours
         self.similarity = similarity
@@ -104,21 +116,35 @@ class ItemKNN(Recommender):
         self.shrinkage = shrinkage
         self.ranking = ranking
         self.batch_size = batch_size
+        self.centre_model = centre_model
+        self.damping = damping
 
     def check_params(self) -> ItemKNN:
         """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
         check_count("neighbours", self.neighbours)
         if self.similarity not in ITEM_SIMILARITIES:
             raise ValueError(f"similarity must be one of {ITEM_SIMILARITIES}, got {self.similarity!r}.")
-        if self.centering not in CENTERINGS:
-            raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}.")
+        if self.centering not in ITEM_CENTERINGS:
+            raise ValueError(f"centering must be one of {ITEM_CENTERINGS}, got {self.centering!r}.")
+        if self.centering == "model":
+            spec = self.centre_model
+            if not isinstance(spec, dict) or "model" not in spec:
+                raise ValueError("centre_model must be {'model': name, 'params': {...}} with centering='model'.")
+            if not self._make_centre().predicts_ratings:
+                raise ValueError("centre_model must predict ratings.")
         check_count("min_support", self.min_support)
         check_reg("shrinkage", self.shrinkage)
+        check_reg("damping", self.damping)
         if self.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {RANKINGS}, got {self.ranking!r}.")
         if self.batch_size is not None:
             check_count("batch_size", self.batch_size)
         return self
+
+    def _make_centre(self) -> Recommender:
+        from .models import make_model
+
+        return make_model(self.centre_model["model"], dict(self.centre_model.get("params") or {}))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> ItemKNN:
@@ -146,17 +172,25 @@ class ItemKNN(Recommender):
         )
         kept = _top_k_weights(self.similarities_, int(self.neighbours))
         self.top_neighbours_ = sp.csr_matrix(kept)
-        centre = {"none": 0.0, "mean": self.item_mean_[cols], "baseline": baselines}[self.centering]
+        if self.centering == "model":
+            self.centre_model_ = self._make_centre().fit(ratings, movies)
+            centre = self.centre_model_._predict_pairs(rows, cols)
+        else:
+            centre = {"none": 0.0, "mean": self.item_mean_[cols], "baseline": baselines}[self.centering]
         self.residuals_ = _with_data(matrix, matrix.data - centre)
         return self
 
     # --------------------------------------------------------------- internals
-    def _centre_row(self, user_bias: float, user_known: bool = True) -> np.ndarray:
-        """``c_ui`` of one user over all items."""
+    def _centre_row(self, user_bias: float, user: int | None = None, row: sp.csr_matrix | None = None) -> np.ndarray:
+        """``c_ui`` of one user (training ``user`` row, or a new user's rating ``row``) over all items."""
+        if self.centering == "model":
+            if row is not None:
+                return np.asarray(self.centre_model_._rank_vector(row)[0], dtype=np.float64).ravel()
+            return self.centre_model_._rank_block(np.array([user]))[0][0]
         if self.centering == "mean":
             return self.item_mean_
         if self.centering == "baseline":
-            return self.global_mean_ + (user_bias if user_known else 0.0) + self.item_bias_
+            return self.global_mean_ + user_bias + self.item_bias_
         return np.zeros(len(self.item_ids_))
 
     def _sums(self, items: np.ndarray | None, rated: np.ndarray, residuals: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -167,18 +201,18 @@ class ItemKNN(Recommender):
 
     def _estimate(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray) -> np.ndarray:
         est = np.zeros(num.shape) if self.centering != "none" else np.full(num.shape, self.global_mean_)
-        np.divide(num, den, out=est, where=den > 0)
+        np.divide(num, den + float(self.damping), out=est, where=den > 0)
         if self.centering != "none":
             est += centre
         return self._clip(est)
 
-    def _user_scores(self, rated: np.ndarray, residuals: np.ndarray, user_bias: float) -> tuple[np.ndarray, ...]:
+    def _user_scores(self, rated: np.ndarray, residuals: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.ranking == "support":
             scores = np.asarray(self.top_neighbours_[rated].sum(axis=0)).ravel()
             scores[scores <= 0] = -np.inf
             return scores, None
         num, den = self._sums(None, rated, residuals)
-        scores = self._estimate(num, den, self._centre_row(user_bias))
+        scores = self._estimate(num, den, centre)
         scores[den <= 0] = -np.inf
         return scores, den
 
@@ -188,7 +222,8 @@ class ItemKNN(Recommender):
         ties = None if self.ranking == "support" else np.empty_like(scores)
         for n, u in enumerate(rows):
             lo, hi = res.indptr[u], res.indptr[u + 1]
-            scores[n], tie = self._user_scores(res.indices[lo:hi], res.data[lo:hi], self.user_bias_[u])
+            centre = None if self.ranking == "support" else self._centre_row(self.user_bias_[u], user=u)
+            scores[n], tie = self._user_scores(res.indices[lo:hi], res.data[lo:hi], centre)
             if ties is not None:
                 ties[n] = tie
         return scores, ties
@@ -196,13 +231,15 @@ class ItemKNN(Recommender):
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         b_u = fold_in_user_bias(row, self.global_mean_, self.item_bias_, BASELINE["reg_user"])
         rated = row.indices
-        residuals = row.data - self._centre_row(b_u)[rated]
-        return self._user_scores(rated, residuals, b_u)
+        centre = self._centre_row(b_u, row=row)
+        return self._user_scores(rated, row.data - centre[rated], centre)
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         known_u, known_i = rows >= 0, cols >= 0
         r, c = np.maximum(rows, 0), np.maximum(cols, 0)
-        if self.centering == "mean":
+        if self.centering == "model":
+            centre = self.centre_model_._predict_pairs(rows, cols)
+        elif self.centering == "mean":
             centre = np.where(known_i, self.item_mean_[c], self.global_mean_)
         elif self.centering == "baseline":
             centre = self.global_mean_ + np.where(known_u, self.user_bias_[r], 0.0)
