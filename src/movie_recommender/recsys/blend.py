@@ -17,12 +17,13 @@ __all__ = ["DEFAULT_COMPONENTS", "Blend"]
 logger = logging.getLogger(__name__)
 
 _ALS = {"solver": "als", "n_factors": 50, "reg": 0.12, "n_epochs": 10}
-#: ALS matrix factorisation, baseline item-KNN, baseline user-KNN, offsets, item-KNN on the ALS residuals.
+#: ALS matrix factorisation (50 and 10 factors), baseline item- and user-KNN, offsets, item-KNN on the ALS residuals.
 DEFAULT_COMPONENTS: tuple[dict, ...] = (
     {"model": "svd", "params": _ALS},
     {"model": "item_knn", "params": {}},
     {"model": "user_knn", "params": {"similarity": "pearson_baseline", "centering": "baseline", "shrinkage": 100.0}},
     {"model": "bias", "params": {}},
+    {"model": "svd", "params": {**_ALS, "n_factors": 10}},
     {
         "model": "item_knn",
         "params": {"centering": "model", "centre_model": {"model": "svd", "params": _ALS}, "damping": 1.0},
