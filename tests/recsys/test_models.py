@@ -15,7 +15,7 @@ from .test_knn import random_ratings
 
 FAST = {
     "bias": {},
-    "svd": {"n_factors": 4, "n_epochs": 5, "seed": 3},
+    "svd": {"n_factors": 4, "n_epochs": 5, "seed": 3, "solver": "sgd", "reg": 0.02},
     "svd_als": {"n_factors": 4, "n_epochs": 5, "seed": 3, "solver": "als", "reg": 0.1},
     "item_knn": {"neighbours": 5},
     "item_knn_support": {"neighbours": 5, "ranking": "support", "similarity": "adjusted_cosine"},
@@ -180,7 +180,7 @@ def test_bias_fold_in_solves_the_user_offset():
 def test_sgd_with_batches_of_one_equals_plain_sgd_loop():
     ratings = random_ratings(n_users=8, n_items=9, seed=1)
     k, epochs, lr, reg, std = 3, 4, 0.01, 0.05, 0.1
-    model = BiasedMF(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, init_std=std, batch_ratings=1, seed=5)
+    model = BiasedMF(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, init_std=std, batch_ratings=1, seed=5, solver="sgd")
     model.fit(ratings)
     rng = np.random.default_rng(5)
     matrix = model.ratings_.tocoo()

