@@ -122,12 +122,19 @@ class Blend(Recommender):
             raise ValueError("too few ratings to hold out a slice for the blend weights.")
         train, probe = table[~held], table[held]
         users, items = probe[USER].to_numpy(), probe[ITEM].to_numpy()
-        parts = [self._make(spec).fit(train, movies).predict(users, items) for spec in self._specs()]
+        specs = self._specs()
+        parts = []
+        for n, spec in enumerate(specs, 1):
+            logger.info("Blend: fitting component %d/%d (%s) on the training slice", n, len(specs), spec["model"])
+            parts.append(self._make(spec).fit(train, movies).predict(users, items))
         design = self._design(parts, *self._supports(self._rows(users), self._cols(items)))
         weights = np.linalg.lstsq(np.column_stack(design), probe[RATING].to_numpy(float), rcond=None)[0]
         self.weights_ = weights.reshape(3, -1) if self.support_terms else weights
         logger.info("Blend weights (intercept first): %s", np.round(self.weights_, 3).tolist())
-        self.models_ = [self._make(spec).fit(table, movies) for spec in self._specs()]
+        self.models_ = []
+        for n, spec in enumerate(specs, 1):
+            logger.info("Blend: refitting component %d/%d (%s) on all ratings", n, len(specs), spec["model"])
+            self.models_.append(self._make(spec).fit(table, movies))
         return self
 
     def _combine(self, parts: list[np.ndarray], log_u, log_i) -> np.ndarray:

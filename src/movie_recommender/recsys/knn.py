@@ -81,8 +81,8 @@ class UserKNN(Recommender):
     The estimate of user ``u``'s rating of item ``i`` is the similarity-weighted mean of
     the ratings of ``i`` by the ``neighbours`` users most similar to ``u`` among those who
     rated ``i`` (only positive similarities count), clipped to the training rating range.
-    Where no such neighbour exists, or the user or the item is unknown, the estimate
-    falls back to the global mean rating (documented fallback, as in Surprise).
+    With ``centering="none"`` (the default), where no such neighbour exists, or the user or
+    the item is unknown, the estimate falls back to the global mean rating (as in Surprise).
 
     With ``centering`` the neighbours vote on residuals instead (Surprise's KNNWithMeans /
     KNNBaseline): ``r^_ui = c_ui + sum_v w_uv (r_vi - c_vi) / sum_v w_uv`` where ``c`` is the
