@@ -151,7 +151,7 @@ def test_unknown_user_and_item_fallbacks():
     [
         ({"neighbours": 0}, "neighbours must be a whole number >= 1"),
         ({"neighbours": 2.5}, "neighbours must be a whole number"),
-        ({"similarity": "pearson"}, "similarity must be one of"),
+        ({"similarity": "jaccard"}, "similarity must be one of"),
         ({"min_support": True}, "min_support must be a whole number"),
     ],
 )
@@ -225,3 +225,105 @@ def test_fold_in_ignores_unknown_items_and_needs_one_known():
         model.recommend_new({999999: 5.0}, 3)
     top = model.recommend_new({2: 5.0, 999999: 1.0}, 3)
     assert 2 not in set(top.movieId) and len(top) == 3
+
+
+def loop_centred_predict(ratings: pd.DataFrame, u, i, k: int, centre, sim) -> float:
+    """User-KNN on residuals: c_ui + weighted mean of the k most similar raters' r_vi - c_vi."""
+    raters = ratings[(ratings.movieId == i) & (ratings.userId != u)].sort_values("userId")
+    sims = [(sim(u, v), r - centre(v, i)) for v, r in zip(raters.userId, raters.rating)]
+    top = [(s, z) for s, z in sorted(sims, key=lambda t: -t[0])[:k] if s > 0]
+    den = sum(s for s, _ in top)
+    est = centre(u, i) + (sum(s * z for s, z in top) / den if den > 0 else 0.0)
+    return float(np.clip(est, ratings.rating.min(), ratings.rating.max()))
+
+
+def loop_residual_similarity(ratings: pd.DataFrame, u, v, centre, shrinkage: float = 0.0) -> float:
+    ru = {
+        i: r - centre(u, i) for i, r in ratings.loc[ratings.userId == u, ["movieId", "rating"]].itertuples(index=False)
+    }
+    rv = {
+        i: r - centre(v, i) for i, r in ratings.loc[ratings.userId == v, ["movieId", "rating"]].itertuples(index=False)
+    }
+    common = sorted(set(ru) & set(rv))
+    if u == v or not common:
+        return 0.0
+    den = np.sqrt(sum(ru[i] ** 2 for i in common) * sum(rv[i] ** 2 for i in common))
+    sim = sum(ru[i] * rv[i] for i in common) / den if den > 0 else 0.0
+    return sim * (len(common) - 1) / (len(common) - 1 + shrinkage) if shrinkage else sim
+
+
+def test_mean_centred_pearson_equals_plain_loop():
+    ratings = random_ratings(seed=11)
+    model = UserKNN(neighbours=4, similarity="pearson", centering="mean").fit(ratings)
+    means = ratings.groupby("userId").rating.mean()
+
+    def centre(v, _i):
+        return means[v]
+
+    def sim(u, v):
+        return loop_residual_similarity(ratings, u, v, centre)
+
+    users = np.repeat(ratings.userId.unique()[:6], 5)
+    items = np.tile(ratings.movieId.unique()[:5], 6)
+    expected = [loop_centred_predict(ratings, u, i, 4, centre, sim) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
+
+
+def test_mean_centred_cosine_equals_plain_loop():
+    ratings = random_ratings(seed=12)
+    model = UserKNN(neighbours=3, similarity="cosine_common", centering="mean").fit(ratings)
+    means = ratings.groupby("userId").rating.mean()
+
+    def sim(u, v):
+        return loop_similarity(ratings, u, v, "cosine_common", 1)
+
+    users = np.repeat(ratings.userId.unique()[:6], 5)
+    items = np.tile(ratings.movieId.unique()[:5], 6)
+    expected = [loop_centred_predict(ratings, u, i, 3, lambda v, _i: means[v], sim) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
+
+
+def test_baseline_centred_pearson_baseline_shrunk_equals_plain_loop():
+    from .test_models import loop_baseline
+
+    ratings = random_ratings(n_users=15, n_items=12, seed=13)
+    model = UserKNN(neighbours=3, similarity="pearson_baseline", centering="baseline", shrinkage=4.0).fit(ratings)
+    mu, bu, bi = loop_baseline(ratings, 15.0, 10.0, 10)
+
+    def centre(v, i):
+        return mu + bu[v] + bi[i]
+
+    def sim(u, v):
+        return loop_residual_similarity(ratings, u, v, centre, 4.0)
+
+    users = np.repeat(ratings.userId.unique()[:5], 5)
+    items = np.tile(ratings.movieId.unique()[:5], 5)
+    expected = [loop_centred_predict(ratings, u, i, 3, centre, sim) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
+
+
+def test_support_ranking_equals_plain_loop():
+    """Top-N by the summed similarity of the user's k nearest neighbours who rated each item."""
+    ratings = random_ratings(seed=14, integer=True)
+    k = 4
+    model = UserKNN(neighbours=k, ranking="support").fit(ratings)
+    user = ratings.userId.iloc[0]
+    others = sorted(set(ratings.userId) - {user})
+    sims = {v: loop_similarity(ratings, user, v, "cosine", 1) for v in others}
+    nearest = sorted(others, key=lambda v: -sims[v])[:k]
+    own = set(ratings.movieId[ratings.userId == user])
+    score: dict = {}
+    for v in nearest:
+        for i in ratings.movieId[ratings.userId == v]:
+            if i not in own and sims[v] > 0:
+                score[i] = score.get(i, 0.0) + sims[v]
+    best = sorted(score, key=lambda i: (-score[i], i))[:5]
+    top = model.recommend(user, 5)
+    assert list(top.movieId) == best
+    np.testing.assert_allclose(top.score, [score[i] for i in best])
+    # fold-in of the same ratings without the user gives the same list
+    folded = UserKNN(neighbours=k, ranking="support").fit(ratings[ratings.userId != user])
+    new = folded.recommend_new(
+        dict(zip(ratings.movieId[ratings.userId == user], ratings.rating[ratings.userId == user])), 5
+    )
+    assert list(new.movieId) == best

@@ -5,6 +5,8 @@ No Kedro here: everything works from a notebook or a script on pandas DataFrames
 
 from .base import NoUsableRatingsError, Recommender, UnknownUserError
 from .baselines import Popularity, RandomRecommender, RankingRecommender
+from .bias import Bias
+from .blend import Blend
 from .checks import check_count
 from .content import ContentBased
 from .ease import EASE
@@ -12,6 +14,7 @@ from .evaluate import evaluate_model, evaluate_models
 from .filtering import filter_min_ratings
 from .hybrid import Hybrid
 from .ials import IALS
+from .item_knn import ItemKNN
 from .knn import UserKNN
 from .metrics import (
     catalog_coverage,
@@ -26,6 +29,7 @@ from .metrics import (
     recall_at_k,
     rmse,
 )
+from .mf import BiasedMF
 from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 from .splits import (
     PREDEFINED_FOLDS,
@@ -37,6 +41,10 @@ from .splits import (
 )
 
 __all__ = [
+    "Bias",
+    "BiasedMF",
+    "Blend",
+    "ItemKNN",
     "check_count",
     "ContentBased",
     "EASE",

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from .base import Recommender
 from .baselines import Popularity, RandomRecommender
+from .bias import Bias
+from .blend import Blend
 from .content import ContentBased
 from .ease import EASE
 from .hybrid import Hybrid
 from .ials import IALS
+from .item_knn import ItemKNN
 from .knn import UserKNN
+from .mf import BiasedMF
 
 MODELS: dict[str, type[Recommender]] = {
-    "user_knn": UserKNN,
+    # baselines
     "random": RandomRecommender,
     "popularity": Popularity,
-    "ease": EASE,
+    "bias": Bias,
+    # neighbourhood models
+    "user_knn": UserKNN,
+    "item_knn": ItemKNN,
+    # matrix factorisation and linear models
+    "svd": BiasedMF,
     "ials": IALS,
+    "ease": EASE,
+    # content and combinations
     "content": ContentBased,
     "hybrid": Hybrid,
+    "blend": Blend,
 }
 
 
