@@ -43,8 +43,10 @@ def test_valid_parameters_pass():
             r"Parameter models.user_knn.neighbours must be a whole number >= 1, got 0",
         ),
         ({"models": {"user_knn": {"k": 3}}}, r"Unknown models.user_knn parameter\(s\) \['k'\]"),
-        ({"models": {"knn": {}}}, r"Parameter models.knn: unknown model"),
+        ({"models": {"knn": {}}}, r"Parameter models.knn is not a model's name: add `model: <one of \["),
         ({"model": "svd++"}, r"Parameter model must be one of"),
+        ({"model": "knn", "models": {"knn": {"model": "kNN"}}}, r"Parameter models.knn.model must be one of"),
+        ({"evaluation": {"models": ["knn"]}, "models": {}}, r"evaluation.models must be .* \(unknown: \['knn'\]\)"),
     ],
 )
 def test_bad_parameter_stops_the_run(params, message):

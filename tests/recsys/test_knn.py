@@ -152,6 +152,7 @@ def test_unknown_user_and_item_fallbacks():
         ({"neighbours": 0}, "neighbours must be a whole number >= 1"),
         ({"neighbours": 2.5}, "neighbours must be a whole number"),
         ({"similarity": "jaccard"}, "similarity must be one of"),
+        ({"amplify": 0}, "amplify must be a finite number > 0"),
         ({"min_support": True}, "min_support must be a whole number"),
     ],
 )
@@ -302,14 +303,15 @@ def test_baseline_centred_pearson_baseline_shrunk_equals_plain_loop():
     np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-9)
 
 
-def test_support_ranking_equals_plain_loop():
-    """Top-N by the summed similarity of the user's k nearest neighbours who rated each item."""
+@pytest.mark.parametrize("amplify", [1.0, 2.5])
+def test_support_ranking_equals_plain_loop(amplify):
+    """Top-N by the summed (amplified) similarity of the user's k nearest neighbours who rated each item."""
     ratings = random_ratings(seed=14, integer=True)
     k = 4
-    model = UserKNN(neighbours=k, ranking="support").fit(ratings)
+    model = UserKNN(neighbours=k, ranking="support", amplify=amplify).fit(ratings)
     user = ratings.userId.iloc[0]
     others = sorted(set(ratings.userId) - {user})
-    sims = {v: loop_similarity(ratings, user, v, "cosine", 1) for v in others}
+    sims = {v: loop_similarity(ratings, user, v, "cosine", 1) ** amplify for v in others}
     nearest = sorted(others, key=lambda v: -sims[v])[:k]
     own = set(ratings.movieId[ratings.userId == user])
     score: dict = {}
@@ -322,7 +324,7 @@ def test_support_ranking_equals_plain_loop():
     assert list(top.movieId) == best
     np.testing.assert_allclose(top.score, [score[i] for i in best])
     # fold-in of the same ratings without the user gives the same list
-    folded = UserKNN(neighbours=k, ranking="support").fit(ratings[ratings.userId != user])
+    folded = UserKNN(neighbours=k, ranking="support", amplify=amplify).fit(ratings[ratings.userId != user])
     new = folded.recommend_new(
         dict(zip(ratings.movieId[ratings.userId == user], ratings.rating[ratings.userId == user])), 5
     )

@@ -29,39 +29,52 @@ def require_int(name: str, value: object, minimum: int = 1) -> int:
         ) from None
 
 
+def model_names(models: object) -> list[str]:
+    """Every name a model can be chosen by: the registry's, plus the named settings in ``models``."""
+    return sorted(set(MODELS) | (set(models) if isinstance(models, Mapping) else set()))
+
+
 def model_from_params(name: object, models: object) -> Recommender:
-    """An unfitted model ``name`` with its settings from the ``models`` parameter, every setting checked."""
-    if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(
-            f"Parameter model must be one of {sorted(MODELS)}, got {name!r}; set it in "
-            "conf/base/parameters_modeling.yml or e.g. kedro run --params model=user_knn."
-        )
+    """An unfitted model ``name`` with its settings from the ``models`` parameter, every setting checked.
+
+    ``models.<name>`` holds the settings of the registry's model ``name``, or of the registry's model
+    given by its ``model:`` key, so that one model can appear under several names with other settings.
+    """
     where = f"conf/base/parameters_modeling.yml, or e.g. kedro run --params models.{name}.<setting>=<value>"
     if not isinstance(models, Mapping):
         raise ValueError(f"Parameter models must map model names to their settings, got {models!r}; see {where}.")
+    if not isinstance(name, str) or name not in model_names(models):
+        raise ValueError(
+            f"Parameter model must be one of {model_names(models)}, got {name!r}; set it in "
+            "conf/base/parameters_modeling.yml or e.g. kedro run --params model=user_knn."
+        )
     params = models.get(name) or {}
     if not isinstance(params, Mapping):
         raise ValueError(f"Parameter models.{name} must be a mapping of model settings, got {params!r}; see {where}.")
-    allowed = list(inspect.signature(MODELS[name]).parameters)
+    params = dict(params)
+    if "model" not in params and name not in MODELS:
+        raise ValueError(
+            f"Parameter models.{name} is not a model's name: add `model: <one of {sorted(MODELS)}>` to say "
+            f"which model these settings are for; see {where}."
+        )
+    kind = params.pop("model", name)
+    if kind not in MODELS:
+        raise ValueError(f"Parameter models.{name}.model must be one of {sorted(MODELS)}, got {kind!r}; see {where}.")
+    allowed = list(inspect.signature(MODELS[kind]).parameters)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"Unknown models.{name} parameter(s) {unknown}; allowed: {allowed}; see {where}.")
     try:
-        return make_model(name, dict(params))
+        return make_model(kind, params)
     except ValueError as exc:
         raise ValueError(f"Parameter models.{name}.{exc} See {where}.") from None
 
 
 def check_models(models: object) -> None:
-    """Every entry of the ``models`` parameter names a known model with valid settings."""
+    """Every entry of the ``models`` parameter is a known model (or names one with ``model:``) with valid settings."""
     if not isinstance(models, Mapping):
         model_from_params("user_knn", models)  # raises the message for a non-mapping
     for name in models:
-        if name not in MODELS:
-            raise ValueError(
-                f"Parameter models.{name}: unknown model; the models are {sorted(MODELS)} "
-                "(conf/base/parameters_modeling.yml)."
-            )
         model_from_params(name, models)
 
 
@@ -76,8 +89,11 @@ EVALUATION_DEFAULTS = {
 SPLITS = ("random", "temporal", "u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
 
-def check_evaluation(evaluation: object) -> dict:
-    """The ``evaluation`` parameter with defaults filled in, after checking every setting."""
+def check_evaluation(evaluation: object, models: object = None) -> dict:
+    """The ``evaluation`` parameter with defaults filled in, after checking every setting.
+
+    Model names are checked against the registry and the named settings in ``models``, when given.
+    """
     where = "conf/base/parameters_evaluation.yml, or e.g. kedro run --pipeline evaluation --params evaluation.k=20"
     if not isinstance(evaluation, Mapping):
         raise ValueError(f"Parameter evaluation must be a mapping of settings, got {evaluation!r}; see {where}.")
@@ -111,9 +127,9 @@ def check_evaluation(evaluation: object) -> dict:
         names = settings["models"] = [names]
     if not isinstance(names, list | tuple) or not names or len(set(map(str, names))) != len(names):
         raise bad("models", "a non-empty list of distinct model names")
-    unknown_models = [name for name in names if name not in MODELS]
+    unknown_models = [name for name in names if models is not None and name not in model_names(models)]
     if unknown_models:
-        raise bad("models", f"a list of names from {sorted(MODELS)} (unknown: {unknown_models})")
+        raise bad("models", f"a list of names from {model_names(models)} (unknown: {unknown_models})")
     settings["models"] = list(names)
     return settings
 
@@ -123,8 +139,11 @@ PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
     "min_movie_ratings": lambda value: require_int("min_movie_ratings", value),
     "top_n": lambda value: require_int("top_n", value),
     "user_id": lambda value: require_int("user_id", value),
-    "model": lambda value: model_from_params(value, {}),
     "models": check_models,
+}
+# Checks that need the models parameter too (named model settings).
+CHECKS_WITH_MODELS: dict[str, Callable[[object, object], object]] = {
+    "model": model_from_params,
     "evaluation": check_evaluation,
 }
 
@@ -134,6 +153,8 @@ def check_parameters(params: Mapping[str, object]) -> None:
     for name, value in params.items():
         if name in PARAMETER_CHECKS:
             PARAMETER_CHECKS[name](value)
+        elif name in CHECKS_WITH_MODELS:
+            CHECKS_WITH_MODELS[name](value, params.get("models", {} if name == "model" else None))
 
 
 def require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:

@@ -62,13 +62,26 @@ def test_split_predefined_fold_reads_the_archive(clean_and_movies, members):
             r"Parameter evaluation.relevance_threshold must be null .* or a rating from 1 to 5",
         ),
         ({"models": []}, r"Parameter evaluation.models must be a non-empty list of distinct model names"),
-        ({"models": ["svd++"]}, r"unknown: \['svd\+\+'\]"),
         ({"folds": 5}, r"Unknown evaluation parameter\(s\) \['folds'\]"),
     ],
 )
 def test_bad_evaluation_settings(clean_and_movies, members, settings, message):
     with pytest.raises(ValueError, match=message):
         split_ratings(clean_and_movies[0], members, {**SETTINGS, **settings})
+
+
+def test_unknown_model_in_the_list(split, clean_and_movies):
+    with pytest.raises(
+        ValueError, match=r"evaluation.models must be a list of names from \[.*\] \(unknown: \['svd\+\+'\]\)"
+    ):
+        evaluate_models(*split, clean_and_movies[1], {**SETTINGS, "models": ["svd++"]}, {})
+
+
+def test_named_model_settings_are_evaluated_under_their_name(split, clean_and_movies):
+    models = {"knn_top_n": {"model": "user_knn", "ranking": "support", "neighbours": 5}}
+    table = evaluate_models(*split, clean_and_movies[1], {**SETTINGS, "models": ["user_knn", "knn_top_n"]}, models)
+    assert table.model.tolist() == ["user_knn", "knn_top_n"]
+    assert table.set_index("model").loc["knn_top_n", "ndcg@5"] != table.set_index("model").loc["user_knn", "ndcg@5"]
 
 
 def test_predefined_fold_missing_from_archive(clean_and_movies, members):

@@ -43,7 +43,7 @@ def evaluate_models(
     models: dict,
 ) -> pd.DataFrame:
     """Fit each model in evaluation.models on the training part and score it on the test part, one row each."""
-    settings = check_evaluation(evaluation)
+    settings = check_evaluation(evaluation, models)
     zoo = {name: model_from_params(name, models) for name in settings["models"]}
     return evaluate.evaluate_models(
         zoo,
@@ -73,29 +73,28 @@ def report_metrics(metrics_table: pd.DataFrame, evaluation: dict) -> dict:
 
 
 def plot_metrics(metrics_table: pd.DataFrame, evaluation: dict) -> Figure:
-    """Bar charts comparing the models: ranking metrics at K, rating errors, and time."""
+    """Bar charts comparing the models: ranking metrics at K, rating errors, and seconds."""
     k = check_evaluation(evaluation)["k"]
-    table = metrics_table.set_index("model")
-    ranking = [c for c in (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}") if c in table]
-    errors = [c for c in ("rmse", "mae") if c in table]
-    timing = [c for c in ("fit_seconds", "predict_seconds", "recommend_seconds") if c in table]
-    figure = Figure(figsize=(13, 4.5), layout="constrained")
-    axes = figure.subplots(1, 3, width_ratios=[3, 1.5, 1.5])
+    table = metrics_table.set_index("model").iloc[::-1]  # first model on top
     panels = [
-        (axes[0], ranking, f"Top-{k} ranking (higher is better)"),
-        (axes[1], errors, "Rating error (lower is better)"),
-        (axes[2], timing, "Seconds"),
+        ([f"ndcg@{k}", f"precision@{k}", f"recall@{k}", f"map@{k}"], f"Top-{k} ranking (higher is better)", False),
+        (["rmse", "mae"], "Rating error (lower is better)", False),
+        (["fit_seconds", "predict_seconds", "recommend_seconds"], "Seconds (log scale)", True),
     ]
-    for ax, columns, title in panels:
-        shown = table[columns].dropna(how="all") if columns else table.iloc[:0]
-        if shown.empty:
-            ax.set_axis_off()
-            ax.set_title(f"{title}: no model reports it")
-            continue
-        shown.plot.bar(ax=ax, rot=30, width=0.8)
+    figure = Figure(figsize=(14, 0.45 * len(table) + 2), layout="constrained")
+    axes = figure.subplots(1, len(panels), sharey=True)
+    for ax, (columns, title, log) in zip(axes, panels):
+        shown = table[[c for c in columns if c in table]].dropna(how="all")
         ax.set_title(title)
-        ax.set_xlabel("")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize="small")
+        if shown.empty:
+            ax.text(0.5, 0.5, "no model reports it", ha="center", va="center", transform=ax.transAxes)
+            continue
+        shown.reindex(table.index).plot.barh(ax=ax, width=0.8, logx=log, legend=True)
+        ax.set_ylabel("")
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, frameon=False)
+        if columns[0] == "rmse":  # the differences that matter are small: start near the best error
+            low = float(shown.min().min())
+            ax.set_xlim(left=max(0.0, low - 0.1), right=float(shown.max().max()) + 0.05)
     figure.suptitle(f"Models compared on the evaluation split (K={k})")
     return figure
