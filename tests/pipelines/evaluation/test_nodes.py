@@ -123,4 +123,4 @@ def test_plot_has_a_panel_per_kind_of_metric(table):
     figure = plot_metrics(table, SETTINGS)
     assert isinstance(figure, Figure)
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles[:3] == ["Top-5 ranking (higher is better)", "Rating error (lower is better)", "Seconds"]
+    assert titles[:3] == ["Top-5 ranking (higher is better)", "Rating error (lower is better)", "Seconds (log scale)"]
