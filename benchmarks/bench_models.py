@@ -78,7 +78,13 @@ RATING_MODELS = [
         "KNNBaseline",
         {"k": 40, "sim_options": {**PEARSON_BASELINE, "user_based": False}, "bsl_options": BASELINE},
     ),
-    ("svd (SGD)", "svd", {**SVD, "solver": "sgd"}, "SVD", {**SVD, "random_state": 0}),
+    (
+        "svd (SGD)",
+        "svd",
+        {**SVD, "solver": "sgd"},
+        "SVD",
+        {"n_factors": 100, "n_epochs": 20, "lr_all": 0.005, "reg_all": 0.02, "random_state": 0},
+    ),
     ("svd (ALS)", "svd", {"solver": "als"}, None, {}),
 ]
 SVDPP = ("SVD++", "SVDpp", {"random_state": 0})
