@@ -44,8 +44,8 @@ class IALS(RankingRecommender):
 
     Definition: preference ``p_ui = 1`` if user ``u`` rated item ``i``, else 0, with confidence
     ``c_ui = 1 + alpha`` (``confidence="binary"``) or ``1 + alpha * r_ui`` (``"rating"``) where
-    rated and 1 elsewhere. User and item factors (``factors`` columns each) minimise
-    ``sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (|x|^2 + |y|^2)`` by ``iterations`` alternating
+    rated and 1 elsewhere. User and item factors (``n_factors`` columns each) minimise
+    ``sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (|x|^2 + |y|^2)`` by ``n_epochs`` alternating
     exact least-squares steps from a seeded random start, then one last user step; user
     ``u``'s scores are ``x_u Y^T`` (ties: more rated item, then smaller id). A new user is
     folded in with the same least-squares step against the item factors (no refit), so
@@ -56,7 +56,8 @@ class IALS(RankingRecommender):
     ``recommend_new`` or ``popular`` instead.
 
     Parameters:
-        factors: number of latent factors; iterations: ALS sweeps (users then items);
+        n_factors: number of latent factors; n_epochs: ALS sweeps (a user step then an item
+        step each; named like :class:`BiasedMF`'s);
         reg: L2 penalty (> 0); alpha: confidence scale (> 0); confidence: ``"binary"`` or
         ``"rating"``; seed: whole number >= 0 for the initial factors. Defaults are tuned on
         MovieLens 100k (top-10 on a per-user 75/25 split).
@@ -68,23 +69,23 @@ class IALS(RankingRecommender):
 
     def __init__(
         self,
-        factors: int = 32,
-        iterations: int = 15,
+        n_factors: int = 32,
+        n_epochs: int = 15,
         reg: float = 30.0,
         alpha: float = 3.0,
         confidence: str = "binary",
         seed: int = 42,
     ) -> None:
-        self.factors = factors
-        self.iterations = iterations
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
         self.reg = reg
         self.alpha = alpha
         self.confidence = confidence
         self.seed = seed
 
     def check_params(self) -> IALS:
-        check_count("factors", self.factors)
-        check_count("iterations", self.iterations)
+        check_count("n_factors", self.n_factors)
+        check_count("n_epochs", self.n_epochs)
         _positive_number("reg", self.reg)
         _positive_number("alpha", self.alpha)
         if self.confidence not in CONFIDENCES:
@@ -104,9 +105,9 @@ class IALS(RankingRecommender):
         extra = self._extra(self.ratings_)
         extra_t = extra.T.tocsr()
         rng = np.random.default_rng(int(self.seed))
-        items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.factors)))
-        users = np.zeros((extra.shape[0], int(self.factors)))
-        for _ in range(int(self.iterations)):
+        items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.n_factors)))
+        users = np.zeros((extra.shape[0], int(self.n_factors)))
+        for _ in range(int(self.n_epochs)):
             users = _half_step(extra, items, float(self.reg))
             items = _half_step(extra_t, users, float(self.reg))
         users = _half_step(extra, items, float(self.reg))  # users solved against the final items, like fold-in
