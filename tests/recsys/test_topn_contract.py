@@ -248,3 +248,27 @@ def test_not_fitted(spec):
     name, params = SPECS[spec]
     with pytest.raises(RuntimeError, match="not fitted"):
         make_model(name, params).recommend(7)
+
+
+def test_user_errors_are_value_errors():
+    with pytest.raises(ValueError, match="no setting"):
+        make_model("ials", {"factors": 4})  # the old name of n_factors
+    with pytest.raises(ValueError, match="mapping"):
+        make_model("bias", [1])
+    model = fitted("bias")
+    with pytest.raises(ValueError, match="n must be"):
+        model.popular(-1)
+    with pytest.raises(ValueError, match="more than once"):
+        model.recommend_new(pd.Series([4.0, 5.0], index=[2, 2]))
+
+
+def test_hybrid_defaults_to_ials():
+    from movie_recommender.recsys import Hybrid
+
+    assert Hybrid().collaborative == "ials"
+
+
+def test_item_knn_refit_drops_the_centre_model():
+    model = make_model("item_knn", {"centering": "model", "centre_model": {"model": "bias"}}).fit(RATINGS)
+    model.centering = "baseline"
+    assert model.fit(RATINGS).centre_model_ is None

@@ -225,6 +225,8 @@ class Recommender:
         """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items are dropped."""
         self._check_fitted()
         series = pd.Series(ratings, dtype="float64") if not isinstance(ratings, pd.Series) else ratings
+        if series.index.duplicated().any():
+            raise ValueError("the new user's ratings name the same movie more than once.")
         cols = self._cols(series.index.to_numpy())
         keep = (cols >= 0) & np.isfinite(series.to_numpy())
         if not keep.any():
@@ -233,7 +235,6 @@ class Recommender:
             (series.to_numpy()[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
             shape=(1, len(self.item_ids_)),
         )
-        row.sum_duplicates()
         row.sort_indices()
         return row
 
@@ -254,7 +255,10 @@ class Recommender:
 
     def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
         """The ``n`` most rated items (ties: higher mean rating, then smaller id), as ``rank, movieId, score``."""
+        from .checks import check_count
+
         self._check_fitted()
+        n = check_count("n", n)
         counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
         means = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
         counts[counts == 0] = -np.inf

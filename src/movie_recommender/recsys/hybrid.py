@@ -48,6 +48,14 @@ def z_scores(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return z
 
 
+def _rated_mask(x: sp.csr_matrix) -> np.ndarray:
+    """Dense boolean mask of the stored entries of ``x`` (a stored rating of 0 counts as rated)."""
+    mask = np.zeros(x.shape, dtype=bool)
+    coo = x.tocoo()
+    mask[coo.row, coo.col] = True
+    return mask
+
+
 class Hybrid(RankingRecommender):
     """Weighted blend of a collaborative model's ranking and :class:`ContentBased`'s.
 
@@ -78,10 +86,11 @@ class Hybrid(RankingRecommender):
     On MovieLens 100k (top-10, per-user 75/25 split) the blend helps a collaborative model
     only a little: nDCG@10 0.483 -> 0.485 with ``collaborative="ease"`` and weight 0.2 (z-score);
     the content ranking alone is weak (0.07). ``user_knn`` ranks by estimated rating, which
-    favours obscure items, and is a poor top-N base whatever the blend.
+    favours obscure items, and is a poor top-N base whatever the blend (nDCG@10 about 0.02).
 
     Parameters:
-        collaborative: registry name of the collaborative model (not ``"hybrid"``).
+        collaborative: registry name of the collaborative model (not ``"hybrid"``); default
+            ``"ials"`` (implicit ALS, a strong top-N ranker; the project's parameters use it too).
         collaborative_params: its hyper-parameters (dict or None).
         content_weight: weight of the content ranking, in [0, 1].
         content_params: ``ContentBased`` hyper-parameters (dict or None).
@@ -93,7 +102,7 @@ class Hybrid(RankingRecommender):
 
     def __init__(
         self,
-        collaborative: str = "user_knn",
+        collaborative: str = "ials",
         collaborative_params: dict | None = None,
         content_weight: float = 0.2,
         content_params: dict | None = None,
@@ -163,10 +172,10 @@ class Hybrid(RankingRecommender):
         return parts
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rated = self.ratings_[rows].toarray() != 0
+        rated = _rated_mask(self.ratings_[rows])
         blend = self._blend(self._parts(lambda m: m._rank_block(rows)[0]), rated)
         return blend, np.broadcast_to(self.item_counts_, blend.shape)
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        rated = row.toarray() != 0
+        rated = _rated_mask(row)
         return self._blend(self._parts(lambda m: m._rank_vector(row)[0]), rated)[0], self.item_counts_

@@ -172,6 +172,7 @@ class ItemKNN(Recommender):
         )
         kept = _top_k_weights(self.similarities_, int(self.neighbours))
         self.top_neighbours_ = sp.csr_matrix(kept)
+        self.centre_model_ = None  # no stale centre model from an earlier fit
         if self.centering == "model":
             self.centre_model_ = self._make_centre().fit(ratings, movies)
             centre = self.centre_model_._predict_pairs(rows, cols)
