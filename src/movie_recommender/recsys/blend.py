@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from numbers import Real
 
 import numpy as np
@@ -106,12 +107,18 @@ class Blend(Recommender):
             np.where(cols >= 0, np.log1p(n_i[np.maximum(cols, 0)]), 0.0),
         )
 
-    def _design(self, parts: list[np.ndarray], log_u, log_i) -> list[np.ndarray]:
-        """Columns ``[1, r^1, ..., r^m]`` and, with support terms, those times log_u and times log_i."""
-        base = [np.ones(np.broadcast_shapes(parts[0].shape, np.shape(log_u), np.shape(log_i))), *parts]
-        if not self.support_terms:
-            return base
-        return base + [c * log_u for c in base] + [c * log_i for c in base]
+    def _design(self, parts: list[np.ndarray], log_u, log_i) -> Iterator[np.ndarray]:
+        """Columns ``[1, r^1, ..., r^m]`` and, with support terms, those times log_u and times log_i.
+
+        Yielded one at a time, so that scoring a block of users holds one extra block-sized
+        array, not ``3 (m + 1)`` of them.
+        """
+        shape = np.broadcast_shapes(parts[0].shape, np.shape(log_u), np.shape(log_i))
+        scales = (1.0, log_u, log_i) if self.support_terms else (1.0,)
+        for scale in scales:
+            yield np.broadcast_to(scale, shape).astype(np.float64)
+            for column in parts:
+                yield np.broadcast_to(column * scale, shape)
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Blend:
         """Learn the blend weights on a held-out slice, then refit the components on everything; returns self."""
@@ -127,7 +134,7 @@ class Blend(Recommender):
         for n, spec in enumerate(specs, 1):
             logger.info("Blend: fitting component %d/%d (%s) on the training slice", n, len(specs), spec["model"])
             parts.append(self._make(spec).fit(train, movies).predict(users, items))
-        design = self._design(parts, *self._supports(self._rows(users), self._cols(items)))
+        design = list(self._design(parts, *self._supports(self._rows(users), self._cols(items))))
         weights = np.linalg.lstsq(np.column_stack(design), probe[RATING].to_numpy(float), rcond=None)[0]
         self.weights_ = weights.reshape(3, -1) if self.support_terms else weights
         logger.info("Blend weights (intercept first): %s", np.round(self.weights_, 3).tolist())
