@@ -158,15 +158,21 @@ class Recommender:
         """Ranking scores of every item for a new user given as a 1 x items sparse rating row."""
         raise NotImplementedError(f"{type(self).__name__} cannot fold in a new user.")
 
+    def _pair_fallback(self) -> float:
+        """What ``predict`` gives a pair the model cannot score: the global mean by default."""
+        return self.global_mean_
+
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Estimates for (row, col) pairs, -1 meaning unseen. Default: block scores, global mean otherwise."""
-        est = np.full(len(rows), self.global_mean_)
+        """Estimates for (row, col) pairs, -1 meaning unseen. Default: the block scores of the pair,
+        ``_pair_fallback()`` where the user or item is unseen or the score is ``-inf``."""
+        fallback = self._pair_fallback()
+        est = np.full(len(rows), fallback, dtype=np.float64)
         known = np.flatnonzero((rows >= 0) & (cols >= 0))
         for block in self._blocks(np.unique(rows[known])):
             scores, _ = self._rank_block(block)
             pairs = known[np.isin(rows[known], block)]
             values = scores[np.searchsorted(block, rows[pairs]), cols[pairs]]
-            est[pairs] = np.where(np.isfinite(values), values, self.global_mean_)
+            est[pairs] = np.where(np.isfinite(values), values, fallback)
         return self._clip(est) if self.predicts_ratings else est
 
     # ---------------------------------------------------------------- public API

@@ -34,15 +34,22 @@ class RankingRecommender(Recommender):
         """Number of training ratings of each item (column), as floats: the usual tie-break."""
         return np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
 
-    def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        est = np.full(len(rows), self.fallback_score_, dtype=np.float64)
-        known = np.flatnonzero((rows >= 0) & (cols >= 0))
-        for block in self._blocks(np.unique(rows[known])):
-            scores, _ = self._rank_block(block)
-            pairs = known[np.isin(rows[known], block)]
-            values = scores[np.searchsorted(block, rows[pairs]), cols[pairs]]
-            est[pairs] = np.where(np.isfinite(values), values, self.fallback_score_)
-        return est
+    def _pair_fallback(self) -> float:
+        return self.fallback_score_
+
+    # Models that score users from their rating rows alone (``x -> scores``) define ``_scores``;
+    # a training user and a folded-in new user are then scored the same way, ties to the more
+    # rated item.
+    def _scores(self, x: sp.csr_matrix) -> np.ndarray:
+        """Ranking scores (rows x items) of the users whose ratings are the rows of ``x``."""
+        raise NotImplementedError
+
+    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._scores(self.ratings_[rows])
+        return scores, np.broadcast_to(self.item_counts_, scores.shape)
+
+    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return self._scores(row)[0], self.item_counts_
 
 
 def _id_key(user_id) -> int:

@@ -11,18 +11,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .base import Recommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["Bias", "baseline_offsets", "check_reg"]
 
 
 def check_reg(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    return float(value)
+    return check_number(name, value)
 
 
 def baseline_offsets(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from numbers import Real
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .base import ITEM, RATING, USER, Recommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["DEFAULT_COMPONENTS", "Blend"]
 
@@ -92,7 +91,7 @@ class Blend(Recommender):
                 raise ValueError(f"components must predict ratings with ranking='rating', got {model!r}.")
             if isinstance(model, Blend):
                 raise ValueError("components cannot contain a blend.")
-        if isinstance(self.holdout, bool) or not isinstance(self.holdout, Real) or not 0 < self.holdout < 1:
+        if check_number("holdout", self.holdout, strict=True, maximum=1.0) == 1.0:
             raise ValueError(f"holdout must be a fraction strictly between 0 and 1, got {self.holdout!r}.")
         check_count("seed", self.seed, minimum=0)
         if not isinstance(self.support_terms, bool):

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from .baselines import RankingRecommender
+from .checks import check_number
 from .content import ContentBased
 
 __all__ = ["NORMALISATIONS", "Hybrid", "rank_percentiles", "z_scores"]
@@ -126,9 +127,7 @@ class Hybrid(RankingRecommender):
                 raise ValueError(f"{name} must be a dict or None, got {getattr(self, name)!r}.")
         if self.normalise not in NORMALISATIONS:
             raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}.")
-        w = self.content_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
-            raise ValueError(f"content_weight must be a number in [0, 1], got {w!r}.")
+        w = check_number("content_weight", self.content_weight, maximum=1.0)
         try:
             collaborative = make_model(self.collaborative, self.collaborative_params)
         except (TypeError, ValueError) as error:

@@ -7,17 +7,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import RankingRecommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["IALS"]
 
 CONFIDENCES = ("binary", "rating")
-
-
-def _positive_number(name: str, value: object, zero_ok: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and np.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{name} must be a finite number {'>=' if zero_ok else '>'} 0, got {value!r}.")
 
 
 def _half_step(extra: sp.csr_matrix, fixed: np.ndarray, reg: float) -> np.ndarray:
@@ -86,8 +80,8 @@ class IALS(RankingRecommender):
     def check_params(self) -> IALS:
         check_count("n_factors", self.n_factors)
         check_count("n_epochs", self.n_epochs)
-        _positive_number("reg", self.reg)
-        _positive_number("alpha", self.alpha)
+        check_number("reg", self.reg, strict=True)
+        check_number("alpha", self.alpha, strict=True)
         if self.confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {CONFIDENCES}, got {self.confidence!r}.")
         check_count("seed", self.seed, minimum=0)

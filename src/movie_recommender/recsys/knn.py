@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .base import BLOCK_CELLS, Recommender, UnknownUserError
 from .bias import baseline_offsets, check_reg, fold_in_user_bias
-from .checks import check_count
+from .checks import check_count, check_number
 
 SIMILARITIES = ("cosine", "cosine_common", "pearson", "pearson_baseline")
 CENTERINGS = ("none", "mean", "baseline")
@@ -155,9 +155,7 @@ class UserKNN(Recommender):
             raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}.")
         if self.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {RANKINGS}, got {self.ranking!r}.")
-        amplify = self.amplify
-        if isinstance(amplify, bool) or not isinstance(amplify, int | float) or not 0 < amplify < float("inf"):
-            raise ValueError(f"amplify must be a finite number > 0, got {amplify!r}.")
+        check_number("amplify", self.amplify, strict=True)
         return self
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> UserKNN:

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .base import Recommender
 from .bias import check_reg
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["SOLVERS", "BiasedMF"]
 
@@ -109,8 +109,7 @@ class BiasedMF(Recommender):
         """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
         check_count("n_factors", self.n_factors)
         check_count("n_epochs", self.n_epochs)
-        if check_reg("lr", self.lr) <= 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}.")
+        check_number("lr", self.lr, strict=True)
         check_reg("reg", self.reg)
         check_reg("init_std", self.init_std)
         if self.solver not in SOLVERS:
