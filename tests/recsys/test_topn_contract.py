@@ -272,3 +272,20 @@ def test_item_knn_refit_drops_the_centre_model():
     model = make_model("item_knn", {"centering": "model", "centre_model": {"model": "bias"}}).fit(RATINGS)
     model.centering = "baseline"
     assert model.fit(RATINGS).centre_model_ is None
+
+
+def test_ids_of_another_type_are_unknown():
+    model = fitted("bias")
+    with pytest.raises(UnknownUserError):
+        model.recommend("seven")
+    with pytest.raises(UnknownUserError):
+        model.recommend(None)
+    est = model.predict(np.array([None, 7], dtype=object), np.array(["x", 2], dtype=object))
+    assert np.isfinite(est).all()
+
+
+def test_random_key_of_numpy_scalars_is_their_python_value():
+    from movie_recommender.recsys.baselines import _id_key
+
+    assert _id_key(np.float64(7.5)) == _id_key(7.5) and _id_key(np.str_("a")) == _id_key("a")
+    assert _id_key(np.int64(7)) == 7

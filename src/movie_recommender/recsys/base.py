@@ -42,12 +42,19 @@ class NoUsableRatingsError(ValueError):
 
 
 def positions(ids: np.ndarray, wanted) -> np.ndarray:
-    """Positions of ``wanted`` in the sorted array ``ids``; -1 where absent."""
+    """Positions of ``wanted`` in the sorted array ``ids``; -1 where absent.
+
+    An id that cannot be compared with ``ids`` (a string or None among integer ids) is absent.
+    """
     wanted = np.asarray(wanted)
     if len(ids) == 0:
         return np.full(wanted.shape, -1)
-    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    return np.where(ids[pos] == wanted, pos, -1)
+    try:
+        pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        return np.where(ids[pos] == wanted, pos, -1)
+    except TypeError:  # mixed types: look each id up on its own
+        lookup = {key: n for n, key in enumerate(ids.tolist())}
+        return np.array([lookup.get(w, -1) for w in wanted.ravel().tolist()], dtype=np.intp).reshape(wanted.shape)
 
 
 def rating_matrix(ratings: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:

@@ -53,7 +53,10 @@ class RankingRecommender(Recommender):
 
 
 def _id_key(user_id) -> int:
-    """A non-negative integer for a user id, the same in every process (no salted ``hash``)."""
+    """A non-negative integer for a user id, the same in every process (no salted ``hash``) and
+    every numpy version (a numpy scalar is keyed by its Python value, not its ``repr``)."""
+    if isinstance(user_id, np.generic):
+        user_id = user_id.item()
     if isinstance(user_id, Integral | np.integer) and not isinstance(user_id, bool) and user_id >= 0:
         return int(user_id)
     return zlib.crc32(repr(user_id).encode())
@@ -73,6 +76,8 @@ class RandomRecommender(RankingRecommender):
 
     Parameters:
         seed: whole number >= 0.
+
+    Complexity: no fitting beyond indexing; scoring a block O(block x items).
     """
 
     def __init__(self, seed: int = 42) -> None:
@@ -109,6 +114,8 @@ class Popularity(RankingRecommender):
     Ranking-only: ``predict`` returns the item's rating count whoever the user, including an
     unseen user (the ranking does not depend on the user); an unseen item gets 0.0. A new user
     (``recommend_new``) gets the popular items they have not rated.
+
+    Complexity: fit O(ratings); memory O(items); scoring a block O(block x items).
     """
 
     def __init__(self) -> None:
