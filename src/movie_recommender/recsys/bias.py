@@ -66,6 +66,9 @@ class Bias(Recommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_bias_`` and
     ``item_bias_``.
+
+    Complexity: fit O(ratings x n_epochs); memory O(users + items); scoring a block of
+    users O(block x items).
     """
 
     def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_epochs: int = 10) -> None:

@@ -62,6 +62,9 @@ class Blend(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``models_`` (the refitted
     components) and ``weights_`` (intercept first, then one weight per component; with
     ``support_terms`` a 3 x (components + 1) array: rows ``a``, ``b``, ``c``).
+
+    Complexity: fit fits every component twice (slice, then all ratings); scoring a block of
+    users costs the components' scoring plus O(block x items x components).
     """
 
     def __init__(

@@ -75,6 +75,8 @@ class ContentBased(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``features_`` (items x
     features, dense), ``feature_names_`` and ``item_counts_``.
+
+    Complexity: fit O(items x features); scoring a block of users O(block x items x features).
     """
 
     def __init__(self, year_weight: float = 1.0, centering: str = "none") -> None:

@@ -55,6 +55,9 @@ class EASE(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``weights_`` (``B``, dense
     items x items) and ``item_counts_``.
+
+    Complexity: fit O(items^3) time and O(items^2) memory (the dense ``B``); scoring a block of
+    users O(block x items x mean ratings per user).
     """
 
     def __init__(self, l2: float = 500.0, weighting: str = "binary") -> None:

@@ -99,6 +99,9 @@ class Hybrid(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``collaborative_`` and
     ``content_`` (fitted models, or None when their weight is 0) and ``item_counts_``.
+
+    Complexity: the sum of its two models', plus O(block x items log items) to normalise a
+    block of users' scores.
     """
 
     def __init__(

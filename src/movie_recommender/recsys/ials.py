@@ -59,6 +59,9 @@ class IALS(RankingRecommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_factors_`` (users
     x factors), ``item_factors_`` (items x factors) and ``item_counts_``. Memory is
     O((users + items) x factors), no dense users x items array beyond a block.
+
+    Complexity: an epoch is O(ratings x n_factors^2 + (users + items) x n_factors^3); scoring a
+    block of users O(block x items x n_factors).
     """
 
     def __init__(

@@ -56,7 +56,7 @@ class ItemKNN(Recommender):
     to the training rating range. The centre ``c`` is 0 (``centering="none"``, Surprise
     KNNBasic), the item's mean rating (``"mean"``, KNNWithMeans) or the baseline
     ``mu + b_u + b_i`` (``"baseline"``, KNNBaseline; offsets as in
-    :class:`~movie_recommender.recsys.baseline.Bias` with reg_user 15, reg_item 10).
+    :class:`~movie_recommender.recsys.bias.Bias` with reg_user 15, reg_item 10).
     With ``centering="model"`` the centre is the estimate of another fitted rating predictor,
     ``centre_model`` (e.g. ``{"model": "svd", "params": {...}}``), and the neighbours correct
     its residuals (a KNN on matrix-factorisation residuals).
@@ -95,6 +95,9 @@ class ItemKNN(Recommender):
     items x items, O(items^2)), ``top_neighbours_`` (sparse items x items, each row an item's
     k kept neighbours, for ``ranking="support"``), ``item_mean_``, ``user_bias_``, ``item_bias_``
     and ``residuals_`` (CSR users x items of ``r_ui - c_ui``).
+
+    Complexity: fit O(items^2) memory (dense similarities) and O(sum_u n_u^2) time for the
+    sparse co-rating products; scoring a user O(items x n_u) for their ``n_u`` ratings.
     """
 
     def __init__(

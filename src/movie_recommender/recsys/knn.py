@@ -87,7 +87,7 @@ class UserKNN(Recommender):
     With ``centering`` the neighbours vote on residuals instead (Surprise's KNNWithMeans /
     KNNBaseline): ``r^_ui = c_ui + sum_v w_uv (r_vi - c_vi) / sum_v w_uv`` where ``c`` is the
     user's mean rating (``"mean"``) or the baseline ``mu + b_u + b_i`` (``"baseline"``, offsets
-    as in :class:`~movie_recommender.recsys.baseline.Bias` with reg_user 15, reg_item 10).
+    as in :class:`~movie_recommender.recsys.bias.Bias` with reg_user 15, reg_item 10).
     With no voting neighbour the estimate is ``c_ui``. Fallbacks with centering: an unseen
     user gets the global mean (``"mean"``) or ``mu + b_i`` (``"baseline"``); an unseen item
     gets the user's mean (``"mean"``) or ``mu + b_u`` (``"baseline"``).
@@ -119,6 +119,10 @@ class UserKNN(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``item_raters_``, the
     residuals ``r_vi - c_vi`` (the ratings when ``centering="none"``) as a CSC matrix (one
     column of raters per item); ``user_mean_``, ``user_bias_`` and ``item_bias_``.
+
+    Complexity: fit O(ratings) (no users x users matrix is stored); scoring a block of ``b``
+    users computes their ``b x users`` similarities, O(b x ratings) in sparse x dense tiles of at
+    most ``BLOCK_CELLS`` cells, then the votes, O(b x ratings) again.
     """
 
     def __init__(

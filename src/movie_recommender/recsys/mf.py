@@ -81,6 +81,10 @@ class BiasedMF(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_bias_``, ``item_bias_``,
     ``user_factors_`` (users x n_factors), ``item_factors_`` (items x n_factors) and
     ``train_rmse_`` (per epoch).
+
+    Complexity: an SGD epoch is O(ratings x n_factors), an ALS epoch
+    O(ratings x n_factors^2 + (users + items) x n_factors^3); memory O((users + items) x n_factors);
+    scoring a block of users O(block x items x n_factors).
     """
 
     def __init__(
