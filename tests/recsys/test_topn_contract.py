@@ -289,3 +289,9 @@ def test_random_key_of_numpy_scalars_is_their_python_value():
 
     assert _id_key(np.float64(7.5)) == _id_key(7.5) and _id_key(np.str_("a")) == _id_key("a")
     assert _id_key(np.int64(7)) == 7
+
+
+def test_fold_in_drops_non_numeric_ratings():
+    model = fitted("ease")
+    new = model.recommend_new(pd.Series(["4", None, "x"], index=[2, 7, 12], dtype=object), 3)
+    assert len(new) == 3 and 2 not in set(new.movieId)

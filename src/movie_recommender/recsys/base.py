@@ -235,17 +235,19 @@ class Recommender:
         return self.recommend_all(n, users=[user]).drop(columns=USER)
 
     def fold_in_row(self, ratings: Mapping | pd.Series) -> sp.csr_matrix:
-        """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items are dropped."""
+        """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items and missing or
+        non-numeric ratings are dropped; a movie named twice is a ValueError."""
         self._check_fitted()
         series = pd.Series(ratings, dtype="float64") if not isinstance(ratings, pd.Series) else ratings
         if series.index.duplicated().any():
             raise ValueError("the new user's ratings name the same movie more than once.")
         cols = self._cols(series.index.to_numpy())
-        keep = (cols >= 0) & np.isfinite(series.to_numpy())
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)  # non-numbers dropped
+        keep = (cols >= 0) & np.isfinite(values)
         if not keep.any():
             raise NoUsableRatingsError("none of the rated movies is known to the model.")
         row = sp.csr_matrix(
-            (series.to_numpy()[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
+            (values[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
             shape=(1, len(self.item_ids_)),
         )
         row.sort_indices()
