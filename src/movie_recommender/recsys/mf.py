@@ -191,9 +191,8 @@ class BiasedMF(Recommender):
         return self._clip(est), None
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, None]:
-        one = sp.csr_matrix((row.data, row.indices, [0, row.nnz]), shape=row.shape)
         reg = max(float(self.reg), 1e-6)  # a tiny ridge keeps the system solvable when reg is 0
-        bias, factors = _solve_side(one, self.global_mean_, self.item_bias_, self.item_factors_, reg)
+        bias, factors = _solve_side(row, self.global_mean_, self.item_bias_, self.item_factors_, reg)
         est = self.global_mean_ + bias[0] + self.item_bias_ + self.item_factors_ @ factors[0]
         return self._clip(est), None
 
