@@ -153,6 +153,11 @@ class Recommender:
             )
         return rows
 
+    def _item_popularity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per item (column): number of training ratings (floats) and mean training rating."""
+        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
+        return counts, np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+
     def _clip(self, estimates: np.ndarray) -> np.ndarray:
         return np.clip(estimates, *self.rating_range_)
 
@@ -274,8 +279,7 @@ class Recommender:
 
         self._check_fitted()
         n = check_count("n", n)
-        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
-        means = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+        counts, means = self._item_popularity()
         counts[counts == 0] = -np.inf
         excluded = self._cols(np.asarray(list(exclude)))
         counts[excluded[excluded >= 0]] = -np.inf

@@ -124,8 +124,7 @@ class Popularity(RankingRecommender):
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Popularity:
         """Count the ratings of each item; returns self."""
         self._index(ratings)
-        self.counts_ = self._item_counts()
-        self.means_ = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(self.counts_, 1)
+        self.counts_, self.means_ = self._item_popularity()
         return self
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
