@@ -26,6 +26,14 @@ SPECS = {
         "item_knn",
         {"centering": "model", "centre_model": {"model": "bias"}, "similarity": "cosine", "damping": 1.0},
     ),
+    "item_knn_knn_centre": (  # a centre model that cannot score every item (UserKNN)
+        "item_knn",
+        {
+            "centering": "model",
+            "centre_model": {"model": "user_knn", "params": {"neighbours": 3}},
+            "similarity": "cosine",
+        },
+    ),
     "svd": ("svd", {"n_factors": 3, "n_epochs": 3}),
     "svd_sgd": ("svd", {"n_factors": 3, "n_epochs": 2, "solver": "sgd", "reg": 0.02}),
     "blend": (
@@ -295,3 +303,11 @@ def test_fold_in_drops_non_numeric_ratings():
     model = fitted("ease")
     new = model.recommend_new(pd.Series(["4", None, "x"], index=[2, 7, 12], dtype=object), 3)
     assert len(new) == 3 and 2 not in set(new.movieId)
+
+
+def test_item_knn_model_centre_is_finite_where_the_centre_model_cannot_rank():
+    params = {"centering": "model", "centre_model": {"model": "user_knn", "params": {"neighbours": 3}}}
+    model = make_model("item_knn", {**params, "similarity": "cosine"}).fit(random_ratings(density=0.15))
+    assert np.isfinite(model._centre_row(0.0, user=0)).all()
+    history = pd.Series({model.item_ids_[0]: 5.0, model.item_ids_[1]: 1.0})
+    assert np.isfinite(model._centre_row(0.0, row=model.fold_in_row(history))).all()

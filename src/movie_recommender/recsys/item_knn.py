@@ -187,10 +187,17 @@ class ItemKNN(Recommender):
     # --------------------------------------------------------------- internals
     def _centre_row(self, user_bias: float, user: int | None = None, row: sp.csr_matrix | None = None) -> np.ndarray:
         """``c_ui`` of one user (training ``user`` row, or a new user's rating ``row``) over all items."""
-        if self.centering == "model":
+        if self.centering == "model":  # where the centre model cannot rank an item, its predict fallback
+            model = self.centre_model_
             if row is not None:
-                return np.asarray(self.centre_model_._rank_vector(row)[0], dtype=np.float64).ravel()
-            return self.centre_model_._rank_block(np.array([user]))[0][0]
+                centre = np.array(model._rank_vector(row)[0], dtype=np.float64).ravel()
+            else:
+                centre = np.array(model._rank_block(np.array([user]))[0][0], dtype=np.float64)
+            missing = np.flatnonzero(~np.isfinite(centre))
+            if missing.size:
+                who = np.full(missing.size, -1 if row is not None else user)
+                centre[missing] = model._predict_pairs(who, missing)
+            return centre
         if self.centering == "mean":
             return self.item_mean_
         if self.centering == "baseline":
