@@ -13,7 +13,7 @@ from .topn_data import random_ratings
 @pytest.mark.parametrize("confidence", ["binary", "rating"])
 def test_factors_solve_the_normal_equations(confidence):
     ratings = random_ratings(n_users=8, n_items=10, density=0.4, seed=2)
-    model = IALS(factors=3, iterations=4, reg=0.7, alpha=2.0, confidence=confidence).fit(ratings)
+    model = IALS(n_factors=3, n_epochs=4, reg=0.7, alpha=2.0, confidence=confidence).fit(ratings)
     r = model.ratings_.toarray()
     p = (r != 0).astype(float)
     c = 1.0 + 2.0 * (p if confidence == "binary" else r)
@@ -28,8 +28,8 @@ def test_factors_solve_the_normal_equations(confidence):
 
 def test_seed_changes_factors_not_quality_of_fit():
     ratings = random_ratings()
-    a = IALS(factors=4, seed=1).fit(ratings)
-    b = IALS(factors=4, seed=1).fit(ratings)
-    c = IALS(factors=4, seed=2).fit(ratings)
+    a = IALS(n_factors=4, seed=1).fit(ratings)
+    b = IALS(n_factors=4, seed=1).fit(ratings)
+    c = IALS(n_factors=4, seed=2).fit(ratings)
     assert np.array_equal(a.user_factors_, b.user_factors_)
     assert not np.allclose(a.user_factors_, c.user_factors_)

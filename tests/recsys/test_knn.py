@@ -152,7 +152,7 @@ def test_unknown_user_and_item_fallbacks():
         ({"neighbours": 0}, "neighbours must be a whole number >= 1"),
         ({"neighbours": 2.5}, "neighbours must be a whole number"),
         ({"similarity": "jaccard"}, "similarity must be one of"),
-        ({"amplify": 0}, "amplify must be a finite number > 0"),
+        ({"amplify": 0}, "amplify must be a number > 0"),
         ({"min_support": True}, "min_support must be a whole number"),
     ],
 )

@@ -42,12 +42,19 @@ class NoUsableRatingsError(ValueError):
 
 
 def positions(ids: np.ndarray, wanted) -> np.ndarray:
-    """Positions of ``wanted`` in the sorted array ``ids``; -1 where absent."""
+    """Positions of ``wanted`` in the sorted array ``ids``; -1 where absent.
+
+    An id that cannot be compared with ``ids`` (a string or None among integer ids) is absent.
+    """
     wanted = np.asarray(wanted)
     if len(ids) == 0:
         return np.full(wanted.shape, -1)
-    pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-    return np.where(ids[pos] == wanted, pos, -1)
+    try:
+        pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        return np.where(ids[pos] == wanted, pos, -1)
+    except TypeError:  # mixed types: look each id up on its own
+        lookup = {key: n for n, key in enumerate(ids.tolist())}
+        return np.array([lookup.get(w, -1) for w in wanted.ravel().tolist()], dtype=np.intp).reshape(wanted.shape)
 
 
 def rating_matrix(ratings: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
@@ -146,6 +153,11 @@ class Recommender:
             )
         return rows
 
+    def _item_popularity(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per item (column): number of training ratings (floats) and mean training rating."""
+        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
+        return counts, np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+
     def _clip(self, estimates: np.ndarray) -> np.ndarray:
         return np.clip(estimates, *self.rating_range_)
 
@@ -158,15 +170,21 @@ class Recommender:
         """Ranking scores of every item for a new user given as a 1 x items sparse rating row."""
         raise NotImplementedError(f"{type(self).__name__} cannot fold in a new user.")
 
+    def _pair_fallback(self) -> float:
+        """What ``predict`` gives a pair the model cannot score: the global mean by default."""
+        return self.global_mean_
+
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Estimates for (row, col) pairs, -1 meaning unseen. Default: block scores, global mean otherwise."""
-        est = np.full(len(rows), self.global_mean_)
+        """Estimates for (row, col) pairs, -1 meaning unseen. Default: the block scores of the pair,
+        ``_pair_fallback()`` where the user or item is unseen or the score is ``-inf``."""
+        fallback = self._pair_fallback()
+        est = np.full(len(rows), fallback, dtype=np.float64)
         known = np.flatnonzero((rows >= 0) & (cols >= 0))
         for block in self._blocks(np.unique(rows[known])):
             scores, _ = self._rank_block(block)
             pairs = known[np.isin(rows[known], block)]
             values = scores[np.searchsorted(block, rows[pairs]), cols[pairs]]
-            est[pairs] = np.where(np.isfinite(values), values, self.global_mean_)
+            est[pairs] = np.where(np.isfinite(values), values, fallback)
         return self._clip(est) if self.predicts_ratings else est
 
     # ---------------------------------------------------------------- public API
@@ -222,18 +240,21 @@ class Recommender:
         return self.recommend_all(n, users=[user]).drop(columns=USER)
 
     def fold_in_row(self, ratings: Mapping | pd.Series) -> sp.csr_matrix:
-        """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items are dropped."""
+        """A new user's ``{movieId: rating}`` as a 1 x items sparse row; unknown items and missing or
+        non-numeric ratings are dropped; a movie named twice is a ValueError."""
         self._check_fitted()
         series = pd.Series(ratings, dtype="float64") if not isinstance(ratings, pd.Series) else ratings
+        if series.index.duplicated().any():
+            raise ValueError("the new user's ratings name the same movie more than once.")
         cols = self._cols(series.index.to_numpy())
-        keep = (cols >= 0) & np.isfinite(series.to_numpy())
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)  # non-numbers dropped
+        keep = (cols >= 0) & np.isfinite(values)
         if not keep.any():
             raise NoUsableRatingsError("none of the rated movies is known to the model.")
         row = sp.csr_matrix(
-            (series.to_numpy()[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
+            (values[keep], (np.zeros(keep.sum(), dtype=int), cols[keep])),
             shape=(1, len(self.item_ids_)),
         )
-        row.sum_duplicates()
         row.sort_indices()
         return row
 
@@ -254,9 +275,11 @@ class Recommender:
 
     def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
         """The ``n`` most rated items (ties: higher mean rating, then smaller id), as ``rank, movieId, score``."""
+        from .checks import check_count
+
         self._check_fitted()
-        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
-        means = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+        n = check_count("n", n)
+        counts, means = self._item_popularity()
         counts[counts == 0] = -np.inf
         excluded = self._cols(np.asarray(list(exclude)))
         counts[excluded[excluded >= 0]] = -np.inf

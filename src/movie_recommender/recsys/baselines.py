@@ -34,19 +34,29 @@ class RankingRecommender(Recommender):
         """Number of training ratings of each item (column), as floats: the usual tie-break."""
         return np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
 
-    def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        est = np.full(len(rows), self.fallback_score_, dtype=np.float64)
-        known = np.flatnonzero((rows >= 0) & (cols >= 0))
-        for block in self._blocks(np.unique(rows[known])):
-            scores, _ = self._rank_block(block)
-            pairs = known[np.isin(rows[known], block)]
-            values = scores[np.searchsorted(block, rows[pairs]), cols[pairs]]
-            est[pairs] = np.where(np.isfinite(values), values, self.fallback_score_)
-        return est
+    def _pair_fallback(self) -> float:
+        return self.fallback_score_
+
+    # Models that score users from their rating rows alone (``x -> scores``) define ``_scores``;
+    # a training user and a folded-in new user are then scored the same way, ties to the more
+    # rated item.
+    def _scores(self, x: sp.csr_matrix) -> np.ndarray:
+        """Ranking scores (rows x items) of the users whose ratings are the rows of ``x``."""
+        raise NotImplementedError
+
+    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._scores(self.ratings_[rows])
+        return scores, np.broadcast_to(self.item_counts_, scores.shape)
+
+    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return self._scores(row)[0], self.item_counts_
 
 
 def _id_key(user_id) -> int:
-    """A non-negative integer for a user id, the same in every process (no salted ``hash``)."""
+    """A non-negative integer for a user id, the same in every process (no salted ``hash``) and
+    every numpy version (a numpy scalar is keyed by its Python value, not its ``repr``)."""
+    if isinstance(user_id, np.generic):
+        user_id = user_id.item()
     if isinstance(user_id, Integral | np.integer) and not isinstance(user_id, bool) and user_id >= 0:
         return int(user_id)
     return zlib.crc32(repr(user_id).encode())
@@ -66,6 +76,8 @@ class RandomRecommender(RankingRecommender):
 
     Parameters:
         seed: whole number >= 0.
+
+    Complexity: no fitting beyond indexing; scoring a block O(block x items).
     """
 
     def __init__(self, seed: int = 42) -> None:
@@ -102,6 +114,8 @@ class Popularity(RankingRecommender):
     Ranking-only: ``predict`` returns the item's rating count whoever the user, including an
     unseen user (the ranking does not depend on the user); an unseen item gets 0.0. A new user
     (``recommend_new``) gets the popular items they have not rated.
+
+    Complexity: fit O(ratings); memory O(items); scoring a block O(block x items).
     """
 
     def __init__(self) -> None:
@@ -110,8 +124,7 @@ class Popularity(RankingRecommender):
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Popularity:
         """Count the ratings of each item; returns self."""
         self._index(ratings)
-        self.counts_ = self._item_counts()
-        self.means_ = np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(self.counts_, 1)
+        self.counts_, self.means_ = self._item_popularity()
         return self
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

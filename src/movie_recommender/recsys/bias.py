@@ -11,18 +11,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .base import Recommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["Bias", "baseline_offsets", "check_reg"]
 
 
 def check_reg(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a finite number >= 0, else raise ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    return float(value)
+    return check_number(name, value)
 
 
 def baseline_offsets(
@@ -70,6 +66,9 @@ class Bias(Recommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_bias_`` and
     ``item_bias_``.
+
+    Complexity: fit O(ratings x n_epochs); memory O(users + items); scoring a block of
+    users O(block x items).
     """
 
     def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_epochs: int = 10) -> None:

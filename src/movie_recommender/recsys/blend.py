@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from numbers import Real
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .base import ITEM, RATING, USER, Recommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["DEFAULT_COMPONENTS", "Blend"]
 
@@ -62,6 +62,9 @@ class Blend(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``models_`` (the refitted
     components) and ``weights_`` (intercept first, then one weight per component; with
     ``support_terms`` a 3 x (components + 1) array: rows ``a``, ``b``, ``c``).
+
+    Complexity: fit fits every component twice (slice, then all ratings); scoring a block of
+    users costs the components' scoring plus O(block x items x components).
     """
 
     def __init__(
@@ -91,7 +94,7 @@ class Blend(Recommender):
                 raise ValueError(f"components must predict ratings with ranking='rating', got {model!r}.")
             if isinstance(model, Blend):
                 raise ValueError("components cannot contain a blend.")
-        if isinstance(self.holdout, bool) or not isinstance(self.holdout, Real) or not 0 < self.holdout < 1:
+        if check_number("holdout", self.holdout, strict=True, maximum=1.0) == 1.0:
             raise ValueError(f"holdout must be a fraction strictly between 0 and 1, got {self.holdout!r}.")
         check_count("seed", self.seed, minimum=0)
         if not isinstance(self.support_terms, bool):
@@ -106,12 +109,18 @@ class Blend(Recommender):
             np.where(cols >= 0, np.log1p(n_i[np.maximum(cols, 0)]), 0.0),
         )
 
-    def _design(self, parts: list[np.ndarray], log_u, log_i) -> list[np.ndarray]:
-        """Columns ``[1, r^1, ..., r^m]`` and, with support terms, those times log_u and times log_i."""
-        base = [np.ones(np.broadcast_shapes(parts[0].shape, np.shape(log_u), np.shape(log_i))), *parts]
-        if not self.support_terms:
-            return base
-        return base + [c * log_u for c in base] + [c * log_i for c in base]
+    def _design(self, parts: list[np.ndarray], log_u, log_i) -> Iterator[np.ndarray]:
+        """Columns ``[1, r^1, ..., r^m]`` and, with support terms, those times log_u and times log_i.
+
+        Yielded one at a time, so that scoring a block of users holds one extra block-sized
+        array, not ``3 (m + 1)`` of them.
+        """
+        shape = np.broadcast_shapes(parts[0].shape, np.shape(log_u), np.shape(log_i))
+        scales = (1.0, log_u, log_i) if self.support_terms else (1.0,)
+        for scale in scales:
+            yield np.broadcast_to(scale, shape).astype(np.float64)
+            for column in parts:
+                yield np.broadcast_to(column * scale, shape)
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Blend:
         """Learn the blend weights on a held-out slice, then refit the components on everything; returns self."""
@@ -127,7 +136,7 @@ class Blend(Recommender):
         for n, spec in enumerate(specs, 1):
             logger.info("Blend: fitting component %d/%d (%s) on the training slice", n, len(specs), spec["model"])
             parts.append(self._make(spec).fit(train, movies).predict(users, items))
-        design = self._design(parts, *self._supports(self._rows(users), self._cols(items)))
+        design = list(self._design(parts, *self._supports(self._rows(users), self._cols(items))))
         weights = np.linalg.lstsq(np.column_stack(design), probe[RATING].to_numpy(float), rcond=None)[0]
         self.weights_ = weights.reshape(3, -1) if self.support_terms else weights
         logger.info("Blend weights (intercept first): %s", np.round(self.weights_, 3).tolist())

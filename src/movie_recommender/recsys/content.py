@@ -7,6 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import RankingRecommender
+from .checks import check_number
 
 __all__ = ["CENTERINGS", "ContentBased", "item_features"]
 
@@ -74,6 +75,8 @@ class ContentBased(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``features_`` (items x
     features, dense), ``feature_names_`` and ``item_counts_``.
+
+    Complexity: fit O(items x features); scoring a block of users O(block x items x features).
     """
 
     def __init__(self, year_weight: float = 1.0, centering: str = "none") -> None:
@@ -81,9 +84,7 @@ class ContentBased(RankingRecommender):
         self.centering = centering
 
     def check_params(self) -> ContentBased:
-        w = self.year_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not np.isfinite(w) or w < 0:
-            raise ValueError(f"year_weight must be a finite number >= 0, got {w!r}.")
+        check_number("year_weight", self.year_weight)
         if self.centering not in CENTERINGS:
             raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}.")
         return self
@@ -122,10 +123,3 @@ class ContentBased(RankingRecommender):
         norms = np.linalg.norm(profiles, axis=1, keepdims=True)
         profiles = np.divide(profiles, norms, out=np.zeros_like(profiles), where=norms > 0)
         return profiles @ self.unit_features_.T
-
-    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._scores(self.ratings_[rows])
-        return scores, np.broadcast_to(self.item_counts_, scores.shape)
-
-    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return self._scores(row)[0], self.item_counts_

@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import RankingRecommender
+from .checks import check_number
 
 __all__ = ["EASE", "WEIGHTINGS", "ease_weights"]
 
@@ -54,6 +55,9 @@ class EASE(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``weights_`` (``B``, dense
     items x items) and ``item_counts_``.
+
+    Complexity: fit O(items^3) time and O(items^2) memory (the dense ``B``); scoring a block of
+    users O(block x items x mean ratings per user).
     """
 
     def __init__(self, l2: float = 500.0, weighting: str = "binary") -> None:
@@ -61,10 +65,7 @@ class EASE(RankingRecommender):
         self.weighting = weighting
 
     def check_params(self) -> EASE:
-        if isinstance(self.l2, bool) or not isinstance(self.l2, int | float) or not np.isfinite(self.l2):
-            raise ValueError(f"l2 must be a finite number > 0, got {self.l2!r}.")
-        if self.l2 <= 0:
-            raise ValueError(f"l2 must be a finite number > 0, got {self.l2!r}.")
+        check_number("l2", self.l2, strict=True)
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}.")
         return self
@@ -84,10 +85,3 @@ class EASE(RankingRecommender):
 
     def _scores(self, x: sp.csr_matrix) -> np.ndarray:
         return np.asarray(self._input(x) @ self.weights_)
-
-    def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scores = self._scores(self.ratings_[rows])
-        return scores, np.broadcast_to(self.item_counts_, scores.shape)
-
-    def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return self._scores(row)[0], self.item_counts_

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from .baselines import RankingRecommender
+from .checks import check_number
 from .content import ContentBased
 
 __all__ = ["NORMALISATIONS", "Hybrid", "rank_percentiles", "z_scores"]
@@ -48,6 +49,14 @@ def z_scores(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return z
 
 
+def _rated_mask(x: sp.csr_matrix) -> np.ndarray:
+    """Dense boolean mask of the stored entries of ``x`` (a stored rating of 0 counts as rated)."""
+    mask = np.zeros(x.shape, dtype=bool)
+    coo = x.tocoo()
+    mask[coo.row, coo.col] = True
+    return mask
+
+
 class Hybrid(RankingRecommender):
     """Weighted blend of a collaborative model's ranking and :class:`ContentBased`'s.
 
@@ -78,10 +87,11 @@ class Hybrid(RankingRecommender):
     On MovieLens 100k (top-10, per-user 75/25 split) the blend helps a collaborative model
     only a little: nDCG@10 0.483 -> 0.485 with ``collaborative="ease"`` and weight 0.2 (z-score);
     the content ranking alone is weak (0.07). ``user_knn`` ranks by estimated rating, which
-    favours obscure items, and is a poor top-N base whatever the blend.
+    favours obscure items, and is a poor top-N base whatever the blend (nDCG@10 about 0.02).
 
     Parameters:
-        collaborative: registry name of the collaborative model (not ``"hybrid"``).
+        collaborative: registry name of the collaborative model (not ``"hybrid"``); default
+            ``"ials"`` (implicit ALS, a strong top-N ranker; the project's parameters use it too).
         collaborative_params: its hyper-parameters (dict or None).
         content_weight: weight of the content ranking, in [0, 1].
         content_params: ``ContentBased`` hyper-parameters (dict or None).
@@ -89,11 +99,14 @@ class Hybrid(RankingRecommender):
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``collaborative_`` and
     ``content_`` (fitted models, or None when their weight is 0) and ``item_counts_``.
+
+    Complexity: the sum of its two models', plus O(block x items log items) to normalise a
+    block of users' scores.
     """
 
     def __init__(
         self,
-        collaborative: str = "user_knn",
+        collaborative: str = "ials",
         collaborative_params: dict | None = None,
         content_weight: float = 0.2,
         content_params: dict | None = None,
@@ -117,9 +130,7 @@ class Hybrid(RankingRecommender):
                 raise ValueError(f"{name} must be a dict or None, got {getattr(self, name)!r}.")
         if self.normalise not in NORMALISATIONS:
             raise ValueError(f"normalise must be one of {NORMALISATIONS}, got {self.normalise!r}.")
-        w = self.content_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
-            raise ValueError(f"content_weight must be a number in [0, 1], got {w!r}.")
+        w = check_number("content_weight", self.content_weight, maximum=1.0)
         try:
             collaborative = make_model(self.collaborative, self.collaborative_params)
         except (TypeError, ValueError) as error:
@@ -163,10 +174,10 @@ class Hybrid(RankingRecommender):
         return parts
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rated = self.ratings_[rows].toarray() != 0
+        rated = _rated_mask(self.ratings_[rows])
         blend = self._blend(self._parts(lambda m: m._rank_block(rows)[0]), rated)
         return blend, np.broadcast_to(self.item_counts_, blend.shape)
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        rated = row.toarray() != 0
+        rated = _rated_mask(row)
         return self._blend(self._parts(lambda m: m._rank_vector(row)[0]), rated)[0], self.item_counts_

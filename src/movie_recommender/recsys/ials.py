@@ -7,17 +7,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import RankingRecommender
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["IALS"]
 
 CONFIDENCES = ("binary", "rating")
-
-
-def _positive_number(name: str, value: object, zero_ok: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, int | float) and np.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{name} must be a finite number {'>=' if zero_ok else '>'} 0, got {value!r}.")
 
 
 def _half_step(extra: sp.csr_matrix, fixed: np.ndarray, reg: float) -> np.ndarray:
@@ -44,8 +38,8 @@ class IALS(RankingRecommender):
 
     Definition: preference ``p_ui = 1`` if user ``u`` rated item ``i``, else 0, with confidence
     ``c_ui = 1 + alpha`` (``confidence="binary"``) or ``1 + alpha * r_ui`` (``"rating"``) where
-    rated and 1 elsewhere. User and item factors (``factors`` columns each) minimise
-    ``sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (|x|^2 + |y|^2)`` by ``iterations`` alternating
+    rated and 1 elsewhere. User and item factors (``n_factors`` columns each) minimise
+    ``sum_ui c_ui (p_ui - x_u . y_i)^2 + reg (|x|^2 + |y|^2)`` by ``n_epochs`` alternating
     exact least-squares steps from a seeded random start, then one last user step; user
     ``u``'s scores are ``x_u Y^T`` (ties: more rated item, then smaller id). A new user is
     folded in with the same least-squares step against the item factors (no refit), so
@@ -56,7 +50,8 @@ class IALS(RankingRecommender):
     ``recommend_new`` or ``popular`` instead.
 
     Parameters:
-        factors: number of latent factors; iterations: ALS sweeps (users then items);
+        n_factors: number of latent factors; n_epochs: ALS sweeps (a user step then an item
+        step each; named like :class:`BiasedMF`'s);
         reg: L2 penalty (> 0); alpha: confidence scale (> 0); confidence: ``"binary"`` or
         ``"rating"``; seed: whole number >= 0 for the initial factors. Defaults are tuned on
         MovieLens 100k (top-10 on a per-user 75/25 split).
@@ -64,29 +59,32 @@ class IALS(RankingRecommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_factors_`` (users
     x factors), ``item_factors_`` (items x factors) and ``item_counts_``. Memory is
     O((users + items) x factors), no dense users x items array beyond a block.
+
+    Complexity: an epoch is O(ratings x n_factors^2 + (users + items) x n_factors^3); scoring a
+    block of users O(block x items x n_factors).
     """
 
     def __init__(
         self,
-        factors: int = 32,
-        iterations: int = 15,
+        n_factors: int = 32,
+        n_epochs: int = 15,
         reg: float = 30.0,
         alpha: float = 3.0,
         confidence: str = "binary",
         seed: int = 42,
     ) -> None:
-        self.factors = factors
-        self.iterations = iterations
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
         self.reg = reg
         self.alpha = alpha
         self.confidence = confidence
         self.seed = seed
 
     def check_params(self) -> IALS:
-        check_count("factors", self.factors)
-        check_count("iterations", self.iterations)
-        _positive_number("reg", self.reg)
-        _positive_number("alpha", self.alpha)
+        check_count("n_factors", self.n_factors)
+        check_count("n_epochs", self.n_epochs)
+        check_number("reg", self.reg, strict=True)
+        check_number("alpha", self.alpha, strict=True)
         if self.confidence not in CONFIDENCES:
             raise ValueError(f"confidence must be one of {CONFIDENCES}, got {self.confidence!r}.")
         check_count("seed", self.seed, minimum=0)
@@ -104,9 +102,9 @@ class IALS(RankingRecommender):
         extra = self._extra(self.ratings_)
         extra_t = extra.T.tocsr()
         rng = np.random.default_rng(int(self.seed))
-        items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.factors)))
-        users = np.zeros((extra.shape[0], int(self.factors)))
-        for _ in range(int(self.iterations)):
+        items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.n_factors)))
+        users = np.zeros((extra.shape[0], int(self.n_factors)))
+        for _ in range(int(self.n_epochs)):
             users = _half_step(extra, items, float(self.reg))
             items = _half_step(extra_t, users, float(self.reg))
         users = _half_step(extra, items, float(self.reg))  # users solved against the final items, like fold-in

@@ -56,7 +56,7 @@ class ItemKNN(Recommender):
     to the training rating range. The centre ``c`` is 0 (``centering="none"``, Surprise
     KNNBasic), the item's mean rating (``"mean"``, KNNWithMeans) or the baseline
     ``mu + b_u + b_i`` (``"baseline"``, KNNBaseline; offsets as in
-    :class:`~movie_recommender.recsys.baseline.Bias` with reg_user 15, reg_item 10).
+    :class:`~movie_recommender.recsys.bias.Bias` with reg_user 15, reg_item 10).
     With ``centering="model"`` the centre is the estimate of another fitted rating predictor,
     ``centre_model`` (e.g. ``{"model": "svd", "params": {...}}``), and the neighbours correct
     its residuals (a KNN on matrix-factorisation residuals).
@@ -95,6 +95,9 @@ class ItemKNN(Recommender):
     items x items, O(items^2)), ``top_neighbours_`` (sparse items x items, each row an item's
     k kept neighbours, for ``ranking="support"``), ``item_mean_``, ``user_bias_``, ``item_bias_``
     and ``residuals_`` (CSR users x items of ``r_ui - c_ui``).
+
+    Complexity: fit O(items^2) memory (dense similarities) and O(sum_u n_u^2) time for the
+    sparse co-rating products; scoring a user O(items x n_u) for their ``n_u`` ratings.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class ItemKNN(Recommender):
         )
         kept = _top_k_weights(self.similarities_, int(self.neighbours))
         self.top_neighbours_ = sp.csr_matrix(kept)
+        self.centre_model_ = None  # no stale centre model from an earlier fit
         if self.centering == "model":
             self.centre_model_ = self._make_centre().fit(ratings, movies)
             centre = self.centre_model_._predict_pairs(rows, cols)
@@ -183,10 +187,17 @@ class ItemKNN(Recommender):
     # --------------------------------------------------------------- internals
     def _centre_row(self, user_bias: float, user: int | None = None, row: sp.csr_matrix | None = None) -> np.ndarray:
         """``c_ui`` of one user (training ``user`` row, or a new user's rating ``row``) over all items."""
-        if self.centering == "model":
+        if self.centering == "model":  # where the centre model cannot rank an item, its predict fallback
+            model = self.centre_model_
             if row is not None:
-                return np.asarray(self.centre_model_._rank_vector(row)[0], dtype=np.float64).ravel()
-            return self.centre_model_._rank_block(np.array([user]))[0][0]
+                centre = np.array(model._rank_vector(row)[0], dtype=np.float64).ravel()
+            else:
+                centre = np.array(model._rank_block(np.array([user]))[0][0], dtype=np.float64)
+            missing = np.flatnonzero(~np.isfinite(centre))
+            if missing.size:
+                who = np.full(missing.size, -1 if row is not None else user)
+                centre[missing] = model._predict_pairs(who, missing)
+            return centre
         if self.centering == "mean":
             return self.item_mean_
         if self.centering == "baseline":

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .base import BLOCK_CELLS, Recommender, UnknownUserError
 from .bias import baseline_offsets, check_reg, fold_in_user_bias
-from .checks import check_count
+from .checks import check_count, check_number
 
 SIMILARITIES = ("cosine", "cosine_common", "pearson", "pearson_baseline")
 CENTERINGS = ("none", "mean", "baseline")
@@ -87,7 +87,7 @@ class UserKNN(Recommender):
     With ``centering`` the neighbours vote on residuals instead (Surprise's KNNWithMeans /
     KNNBaseline): ``r^_ui = c_ui + sum_v w_uv (r_vi - c_vi) / sum_v w_uv`` where ``c`` is the
     user's mean rating (``"mean"``) or the baseline ``mu + b_u + b_i`` (``"baseline"``, offsets
-    as in :class:`~movie_recommender.recsys.baseline.Bias` with reg_user 15, reg_item 10).
+    as in :class:`~movie_recommender.recsys.bias.Bias` with reg_user 15, reg_item 10).
     With no voting neighbour the estimate is ``c_ui``. Fallbacks with centering: an unseen
     user gets the global mean (``"mean"``) or ``mu + b_i`` (``"baseline"``); an unseen item
     gets the user's mean (``"mean"``) or ``mu + b_u`` (``"baseline"``).
@@ -119,6 +119,10 @@ class UserKNN(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``item_raters_``, the
     residuals ``r_vi - c_vi`` (the ratings when ``centering="none"``) as a CSC matrix (one
     column of raters per item); ``user_mean_``, ``user_bias_`` and ``item_bias_``.
+
+    Complexity: fit O(ratings) (no users x users matrix is stored); scoring a block of ``b``
+    users computes their ``b x users`` similarities, O(b x ratings) in sparse x dense tiles of at
+    most ``BLOCK_CELLS`` cells, then the votes, O(b x ratings) again.
     """
 
     def __init__(
@@ -155,9 +159,7 @@ class UserKNN(Recommender):
             raise ValueError(f"centering must be one of {CENTERINGS}, got {self.centering!r}.")
         if self.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {RANKINGS}, got {self.ranking!r}.")
-        amplify = self.amplify
-        if isinstance(amplify, bool) or not isinstance(amplify, int | float) or not 0 < amplify < float("inf"):
-            raise ValueError(f"amplify must be a finite number > 0, got {amplify!r}.")
+        check_number("amplify", self.amplify, strict=True)
         return self
 
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> UserKNN:

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .base import Recommender
 from .bias import check_reg
-from .checks import check_count
+from .checks import check_count, check_number
 
 __all__ = ["SOLVERS", "BiasedMF"]
 
@@ -81,6 +81,10 @@ class BiasedMF(Recommender):
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``user_bias_``, ``item_bias_``,
     ``user_factors_`` (users x n_factors), ``item_factors_`` (items x n_factors) and
     ``train_rmse_`` (per epoch).
+
+    Complexity: an SGD epoch is O(ratings x n_factors), an ALS epoch
+    O(ratings x n_factors^2 + (users + items) x n_factors^3); memory O((users + items) x n_factors);
+    scoring a block of users O(block x items x n_factors).
     """
 
     def __init__(
@@ -109,8 +113,7 @@ class BiasedMF(Recommender):
         """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
         check_count("n_factors", self.n_factors)
         check_count("n_epochs", self.n_epochs)
-        if check_reg("lr", self.lr) <= 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}.")
+        check_number("lr", self.lr, strict=True)
         check_reg("reg", self.reg)
         check_reg("init_std", self.init_std)
         if self.solver not in SOLVERS:
@@ -188,9 +191,8 @@ class BiasedMF(Recommender):
         return self._clip(est), None
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, None]:
-        one = sp.csr_matrix((row.data, row.indices, [0, row.nnz]), shape=row.shape)
         reg = max(float(self.reg), 1e-6)  # a tiny ridge keeps the system solvable when reg is 0
-        bias, factors = _solve_side(one, self.global_mean_, self.item_bias_, self.item_factors_, reg)
+        bias, factors = _solve_side(row, self.global_mean_, self.item_bias_, self.item_factors_, reg)
         est = self.global_mean_ + bias[0] + self.item_bias_ + self.item_factors_ @ factors[0]
         return self._clip(est), None
 

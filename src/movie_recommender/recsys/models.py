@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from .base import Recommender
 from .baselines import Popularity, RandomRecommender
 from .bias import Bias
@@ -37,4 +39,12 @@ def make_model(name: str, params: dict | None = None) -> Recommender:
     """An unfitted model ``name`` with hyper-parameters ``params``, checked (ValueError names what is wrong)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}.")
-    return MODELS[name](**(params or {})).check_params()
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"the settings of model {name!r} must be a mapping, got {params!r}.")
+    try:
+        model = MODELS[name](**(params or {}))
+    except TypeError as error:  # an unknown setting: name the ones the model has
+        known = sorted(inspect.signature(MODELS[name]).parameters)
+        unknown = sorted(set(params or {}) - set(known))
+        raise ValueError(f"model {name!r} has no setting(s) {unknown}; its settings are {known}.") from error
+    return model.check_params()
