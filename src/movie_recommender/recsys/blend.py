@@ -1,4 +1,4 @@
-"""Linear blend of rating predictors, weights learned on a held-out slice of the training ratings."""
+"""Linear blend of rating predictors and implicit-feedback scores, weights learned on held-out training ratings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ __all__ = ["DEFAULT_COMPONENTS", "Blend"]
 logger = logging.getLogger(__name__)
 
 _ALS = {"solver": "als", "n_factors": 50, "reg": 0.12, "n_epochs": 10}
-#: ALS matrix factorisation (50 and 10 factors), baseline item- and user-KNN, offsets, item-KNN on the ALS residuals.
+#: ALS matrix factorisation (50 and 10 factors), baseline item- and user-KNN, offsets, item-KNN on the ALS
+#: residuals, and EASE's score: which movies a user rated at all (implicit feedback, the signal SVD++ adds).
 DEFAULT_COMPONENTS: tuple[dict, ...] = (
     {"model": "svd", "params": _ALS},
     {"model": "item_knn", "params": {}},
@@ -28,6 +29,7 @@ DEFAULT_COMPONENTS: tuple[dict, ...] = (
         "model": "item_knn",
         "params": {"centering": "model", "centre_model": {"model": "svd", "params": _ALS}, "damping": 1.0},
     },
+    {"model": "ease", "params": {}},
 )
 
 
@@ -52,8 +54,10 @@ class Blend(Recommender):
     user the global mean does (fold-in uses each component's own fold-in otherwise).
 
     Parameters:
-        components: a list of ``{"model": registry name, "params": {...}}`` rating predictors
-            (``predicts_ratings``; KNN components must use ``ranking="rating"``).
+        components: a list of ``{"model": registry name, "params": {...}}``: rating predictors, or
+            ranking models whose score enters as one more feature (``predict`` gives it; EASE's
+            says how strongly a user's other ratings imply the item). KNN components must use
+            ``ranking="rating"``, where their ranking score is their ``predict``.
             ``None`` means :data:`DEFAULT_COMPONENTS`.
         holdout: fraction of the training ratings held out to learn the weights (0 < h < 1).
         seed: seed of the held-out draw (components with a seed keep their own).
@@ -90,8 +94,8 @@ class Blend(Recommender):
             raise ValueError("components must be a non-empty list of {'model': name, 'params': {...}}.")
         for spec in specs:
             model = self._make(spec)
-            if not model.predicts_ratings or getattr(model, "ranking", "rating") != "rating":
-                raise ValueError(f"components must predict ratings with ranking='rating', got {model!r}.")
+            if getattr(model, "ranking", "rating") != "rating":
+                raise ValueError(f"KNN components must rank with ranking='rating', got {model!r}.")
             if isinstance(model, Blend):
                 raise ValueError("components cannot contain a blend.")
         if check_number("holdout", self.holdout, strict=True, maximum=1.0) == 1.0:
