@@ -384,6 +384,12 @@ def _file_info(path: Path | None) -> dict[str, Any]:
     }
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
 def load_project_state(project_path: str | Path = ".", env: str | None = None, precompute: bool = True) -> ServingState:
     """Load the model and movies written by ``kedro run`` through the project's Kedro catalog."""
     from kedro.framework.session import KedroSession
@@ -406,8 +412,9 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
             try:
                 loaded[name] = catalog.load(name)
             except Exception as error:
+                cause = _root_cause(error)  # not Kedro's wrapper, which repeats the dataset and path
                 raise ArtifactsMissingError(
-                    f"cannot read {name} ({where}): {error}. Re-create it with `kedro run`."
+                    f"cannot read {name} ({where}): {cause} ({type(cause).__name__}). Re-create it with `kedro run`."
                 ) from error
     model_path = getattr(catalog.get(MODEL_DATASET), "_filepath", None)
     info = _file_info(Path(str(model_path)) if model_path else None)
