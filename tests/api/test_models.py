@@ -220,3 +220,13 @@ def test_scores_are_finite_json_numbers(served):
     _, _, client = served
     body = client.get("/users/3/recommendations", params={"n": MAX_N}).json()
     assert all(np.isfinite(r["score"]) for r in body["recommendations"])
+
+
+@pytest.mark.parametrize("name", ["user_knn", "item_knn"])
+def test_knn_ranking_by_support_is_a_ranking_score(data, name):
+    """predicts_ratings is true, but with ranking='support' the list is ordered by neighbour support."""
+    ratings, movies = data
+    model = make_model(name, {"neighbours": 5, "ranking": "support"}).fit(ratings, movies)
+    with _client(model, movies) as client:
+        assert client.get("/health").json()["model"]["score_kind"] == "ranking_score"
+        assert client.get("/users/7/recommendations").json()["score_kind"] == "ranking_score"
