@@ -38,6 +38,14 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float):
     root = find_kedro_project(Path.cwd()) or Path.cwd()
     options = {"host": host, "port": port, "access_log": False, "http": "httptools", "loop": "uvloop"}
     if workers > 1:  # each worker process loads the artifacts itself
+        # check them here first: a worker that fails to start is restarted by uvicorn, again and again
+        from movie_recommender.api import load_project_state
+
+        try:
+            load_project_state(root, env=env, precompute=False)
+        except ArtifactsMissingError as error:
+            click.secho(f"Cannot serve: {error}", fg="red", err=True)
+            sys.exit(1)
         os.environ["MOVIE_RECOMMENDER_PROJECT"] = str(root)
         os.environ["MOVIE_RECOMMENDER_WATCH"] = str(watch)
         if env:

@@ -207,6 +207,22 @@ def test_load_project_state_reads_the_catalog(tmp_path, fitted, monkeypatch):
     (root / "data/06_models/recommender.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ArtifactsMissingError, match="cannot read recommender"):
         load_project_state(root)
+    (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model)[:1000])  # truncated
+    with pytest.raises(ArtifactsMissingError) as raised:
+        load_project_state(root)
+    message = str(raised.value)
+    assert "pickle data was truncated (UnpicklingError)" in message and "Failed while loading" not in message
+    assert message.count("recommender.pkl") == 1 and "`kedro run`" in message
+
+    # kedro serve: one line, exit status 1, no traceback; also with --workers (uvicorn would restart them forever)
+    from click.testing import CliRunner
+
+    from movie_recommender.cli import serve
+
+    for args in ([], ["--workers", "2"]):
+        result = CliRunner().invoke(serve, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "Cannot serve: cannot read recommender" in result.output
 
 
 def test_explanations_agree_for_short_and_long_lists(client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 import threading
 import time
 import uuid
@@ -45,6 +46,28 @@ def test_pickle_crash_mid_write_keeps_the_old_file(tmp_path):
         dataset.save(["x" * 1_000_000, Exploding()])  # the first element is already written when it fails
     assert path.read_bytes() == before and dataset.load() == "old model"
     assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
+
+
+def test_pickle_failure_before_the_write_closes_and_removes_the_temp_file(tmp_path, monkeypatch):
+    dataset = AtomicPickleDataset(filepath=str(tmp_path / "model.pkl"))
+    opened = []
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        opened.append(fd)
+        return fd, name
+
+    def fchmod(*_args):
+        raise PermissionError("fchmod refused")
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "fchmod", fchmod)
+    with pytest.raises(DatasetError, match="fchmod refused"):
+        dataset.save({"a": 1})
+    with pytest.raises(OSError):  # the descriptor was closed, not leaked
+        os.fstat(opened[0])
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def test_pickle_reader_never_sees_partial_file(tmp_path):
@@ -112,6 +135,27 @@ def test_sql_save_load_replace(sql_url, table_name):
     assert table_name in tables and not {f"{table_name}__staging", f"{table_name}__old"} & tables
     indexes = inspect(dataset.engine).get_indexes(table_name)
     assert [index["column_names"] for index in indexes] == [["userId"]]  # the old table's index went with it
+
+
+@pytest.mark.parametrize("suffix", ['"; DROP TABLE victim; --', " :evil", "%s%(x)s"])
+def test_sql_table_names_are_quoted_never_injected(sql_url, table_name, suffix):
+    victim = f"victim_{table_name}"
+    with create_engine(sql_url).begin() as conn:
+        conn.execute(text(f"CREATE TABLE {victim} (a INTEGER)"))
+    dataset = AtomicSQLTableDataset(table_name=table_name + suffix, credentials={"con": sql_url}, indexes=["userId"])
+    dataset.save(frame(1, 5))
+    dataset.save(frame(2, 3))
+    assert len(dataset.load()) == 3
+    tables = set(inspect(dataset.engine).get_table_names())
+    assert {victim, table_name + suffix} <= tables and not any("__" in t for t in tables if t.startswith(table_name))
+
+
+def test_sql_table_name_too_long_for_the_database_is_refused(sql_url, table_name):
+    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url})
+    limit = dataset.engine.dialect.max_identifier_length
+    dataset = AtomicSQLTableDataset(table_name="t" * (limit - 3), credentials={"con": sql_url})
+    with pytest.raises(DatasetError, match="too long"):
+        dataset.save(frame(1, 5))
 
 
 def test_sql_failed_save_keeps_the_old_table(sql_url, table_name, monkeypatch):

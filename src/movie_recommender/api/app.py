@@ -1,13 +1,15 @@
 """The HTTP API (FastAPI): recommendations, explanations, similar movies, title search, fold-in.
 
 Everything is precomputed or cached in :class:`ServingState`, so the hot path
-(``GET /users/{id}/recommendations``) is a dictionary lookup returning cached JSON bytes.
+(``GET /users/{id}/recommendations``) is a dictionary lookup returning cached JSON bytes; a cache
+miss (explanations, similar movies) and fold-in are computed in a worker thread, never on the event loop.
 Unknown users and movies answer 404, bad parameters or bodies 422; no input produces a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -19,10 +21,11 @@ from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movie_recommender import __version__
-from movie_recommender.api.state import MAX_N, ServingState, UnknownError
+from movie_recommender.api.state import MAX_N, SCORE_KINDS, ServingState, UnknownError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ class JSON(JSONResponse):
 
 
 # --------------------------------------------------------------------- schemas (for /docs)
+SCORE_KIND_HELP = "What `score` is: " + "; ".join(f"`{kind}`: {text}" for kind, text in SCORE_KINDS.items()) + "."
+
+
 class Movie(BaseModel):
     movieId: int
     title: str | None
@@ -55,7 +61,7 @@ class RatedMovie(BaseModel):
 
 class Recommendation(Movie):
     rank: int
-    score: float = Field(description="The model's score (estimated rating; a rating count for `popular`).")
+    score: float = Field(description="The model's score; what it means: `score_kind` of the response.")
     because_you_rated: list[RatedMovie] = Field(description="The user's rated movies most similar to this one.")
 
 
@@ -63,6 +69,8 @@ class UserRecommendations(BaseModel):
     userId: int
     model: str
     strategy: str = Field(examples=["personalized"])
+    score_kind: str = Field(description=SCORE_KIND_HELP, examples=["estimated_rating"])
+    score_description: str
     recommendations: list[Recommendation]
 
 
@@ -72,6 +80,8 @@ class NewUserRecommendations(BaseModel):
     used_ratings: int
     ignored_movieIds: list[int] = Field(default=[], description="Rated movies the model does not know.")
     note: str | None = None
+    score_kind: str = Field(description=SCORE_KIND_HELP, examples=["estimated_rating"])
+    score_description: str
     recommendations: list[Recommendation]
 
 
@@ -121,6 +131,13 @@ def _signature(path: FilePath) -> tuple[int, int, int] | None:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
+def _refreeze() -> None:
+    """Unfreeze, collect and freeze again: objects frozen with the previous state become collectable."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     state: ServingState,
     reload: Callable[[], ServingState] | None = None,
@@ -150,6 +167,7 @@ def create_app(
                 continue
             app.state.serving = current[0]
             logger.info("Now serving the new model in %s (%s)", watch, current[0].info.get("version"))
+            await asyncio.to_thread(_refreeze)  # let the collector free the old state (frozen by gc.freeze)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -201,7 +219,12 @@ def create_app(
         summary="Top-n movies for a known user, each with the user's most similar rated movies",
     )
     async def user_recommendations(user_id: USER_ID, n: N = 10):
-        return JSON(current[0].user_response(user_id, n))
+        serving = current[0]
+        body = serving.cached_user_response(user_id, n)
+        if body is None:  # not cached: compute it off the event loop
+            serving.require_user(user_id)
+            body = await run_in_threadpool(serving.user_response, user_id, n)
+        return JSON(body)
 
     @app.post(
         "/recommendations",
@@ -226,7 +249,10 @@ def create_app(
     )
     async def similar(movie_id: MOVIE_ID, n: N = 10):
         serving = current[0]
-        similar_movies = serving.similar_to(movie_id)
+        similar_movies = serving.cached_similar_to(movie_id)
+        if similar_movies is None:
+            serving.require_movie_col(movie_id)
+            similar_movies = await run_in_threadpool(serving.similar_to, movie_id)
         return JSON({"movie": serving.movie(movie_id), "similar": list(similar_movies[:n])})
 
     @app.get("/movies", response_model=MovieSearch, summary="Title search (case-insensitive substring)")

@@ -11,8 +11,10 @@ import gc
 import hashlib
 import logging
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,15 @@ MAX_N = 100  # the largest n any endpoint accepts; every user's top MAX_N is pre
 REASONS = 3  # rated movies quoted per recommendation
 SHORT = 10  # explanations are computed for the top SHORT, or for the top MAX_N when more are asked for
 MODEL_DATASET, MOVIES_DATASET = "recommender", "movies"
+RESPONSE_CACHE_BYTES = 64 << 20  # cached GET /users/{id}/recommendations bodies: at most this many bytes
+SIMILAR_CACHE_ITEMS = 4096  # cached similar-movie lists (movies)
+
+#: What ``score`` means, by ``score_kind``.
+SCORE_KINDS = {
+    "estimated_rating": "the model's estimate of the rating the user would give (on the rating scale)",
+    "ranking_score": "a ranking score of this model: higher ranks first; not a rating, not comparable across models",
+    "rating_count": "the number of ratings the movie has in the training data (most rated first)",
+}
 
 
 class ArtifactsMissingError(RuntimeError):
@@ -49,6 +60,76 @@ def _genres(value) -> list[str]:
         if value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
         else str(value).split("|")
     )
+
+
+def score_kind(model: Recommender) -> str:
+    """``estimated_rating`` when the model ranks by its rating estimates, else ``ranking_score``.
+
+    A model estimates ratings when ``predicts_ratings`` is true and it ranks by them (KNN models with
+    ``ranking="support"`` rank by neighbour support, not by the estimate).
+    """
+    if getattr(model, "predicts_ratings", False) and getattr(model, "ranking", "rating") == "rating":
+        return "estimated_rating"
+    return "ranking_score"
+
+
+def supports_fold_in(model: Recommender) -> bool:
+    """Whether ``model.recommend_new`` works at all (some models cannot fold in a new user)."""
+    try:
+        model.recommend_new(pd.Series({model.item_ids_[0]: float(model.global_mean_)}, dtype="float64"), 1)
+    except NotImplementedError:
+        return False
+    except Exception as error:  # it may still work for other ratings: let each request try
+        logger.warning("fold-in probe of %s failed: %r", type(model).__name__, error)
+    return True
+
+
+class BoundedCache:
+    """A thread-safe LRU cache bounded by item count and by total size (``size(value)``, e.g. ``len``).
+
+    Unlike ``functools.lru_cache`` on a bound method it holds no reference to its owner (no cycle, so a
+    replaced :class:`ServingState` is freed at once), its size is bounded in bytes, and ``get`` only
+    looks (so that the event loop can serve hits and hand misses to a thread).
+    """
+
+    def __init__(self, max_items: int, max_size: float = math.inf, size: Callable[[Any], int] = lambda _: 1) -> None:
+        self.max_items, self.max_size, self._size = max_items, max_size, size
+        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key):
+        """The cached value, or None."""
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            self._data.move_to_end(key)
+            return found[0]
+
+    def put(self, key, value) -> None:
+        size = self._size(value)
+        if size > self.max_size:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._data[key] = (value, size)
+            self.size += size
+            while len(self._data) > self.max_items or self.size > self.max_size:
+                _, (_, dropped) = self._data.popitem(last=False)
+                self.size -= dropped
+
+    def get_or_compute(self, key, compute: Callable[[], Any]):
+        found = self.get(key)
+        if found is None:
+            found = compute()
+            self.put(key, found)
+        return found
 
 
 class ServingState:
@@ -86,6 +167,8 @@ class ServingState:
             }
         self._search = [(movie["title"].casefold(), movie_id) for movie_id, movie in sorted(self.movies.items())]
         self.similarity = ItemSimilarity(model.ratings_)
+        self.score_kind = score_kind(model)
+        self.fold_in = supports_fold_in(model)
         self.info = {
             "class": type(model).__name__,
             **(model_info or {}),
@@ -93,13 +176,15 @@ class ServingState:
             "movies": len(model.item_ids_),
             "ratings": int(model.ratings_.nnz),
             "catalog_movies": len(self.movies),
+            "predicts_ratings": bool(getattr(model, "predicts_ratings", False)),
+            "score_kind": self.score_kind,
+            "fold_in": self.fold_in,
         }
         self._top: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if precompute:
             self._precompute()
-        self.user_response = lru_cache(maxsize=8192)(self._user_response)
-        self.because = lru_cache(maxsize=4096)(self._because)
-        self.similar_to = lru_cache(maxsize=4096)(self._similar_to)
+        self._responses = BoundedCache(max_items=1 << 16, max_size=RESPONSE_CACHE_BYTES, size=len)
+        self._similar = BoundedCache(max_items=SIMILAR_CACHE_ITEMS)
         gc.collect()
         gc.freeze()  # the lookups live for the process: keep them out of the collector's way (fewer pauses)
 
@@ -146,7 +231,7 @@ class ServingState:
             found = self._top[user_id] = (table["movieId"].to_numpy(), table["score"].to_numpy(dtype=np.float64))
         return found
 
-    def _because(self, user_id: int, depth: int) -> tuple[tuple[dict, ...], ...]:
+    def because(self, user_id: int, depth: int) -> tuple[tuple[dict, ...], ...]:
         """For each of the user's top ``depth``, the rated movies most similar to it."""
         row = self.require_user(user_id)
         items, _ = self.top(user_id)
@@ -168,11 +253,18 @@ class ServingState:
             for reason in reasons
         )
 
+    def cached_user_response(self, user_id: int, n: int) -> bytes | None:
+        """The cached body of GET /users/{user_id}/recommendations?n=n, or None (no work done)."""
+        return self._responses.get((user_id, n))
+
+    def user_response(self, user_id: int, n: int) -> bytes:
+        """The JSON body of GET /users/{user_id}/recommendations?n=n (cached, within a byte budget)."""
+        return self._responses.get_or_compute((user_id, n), lambda: self._user_response(user_id, n))
+
     def _user_response(self, user_id: int, n: int) -> bytes:
-        """The JSON body of GET /users/{user_id}/recommendations?n=n (cached)."""
         self.require_user(user_id)
         items, scores = self.top(user_id)
-        because = self.because(user_id, SHORT if n <= SHORT else MAX_N)  # most requests: cheap, n <= 10
+        because = self.because(user_id, min(MAX_N, max(n, SHORT)))
         recommendations = [
             {
                 "rank": rank,
@@ -183,7 +275,12 @@ class ServingState:
             for rank, item, score in zip(range(1, n + 1), items[:n], scores[:n])
         ]
         body = {"userId": user_id, "model": self.info["class"], "strategy": "personalized"}
+        body.update(self._kind(self.score_kind))
         return orjson.dumps({**body, "recommendations": recommendations})
+
+    @staticmethod
+    def _kind(kind: str) -> dict[str, str]:
+        return {"score_kind": kind, "score_description": SCORE_KINDS[kind]}
 
     # ------------------------------------------------------------ new users
     def recommend_new(self, ratings: dict[int, float], n: int) -> dict[str, Any]:
@@ -192,7 +289,9 @@ class ServingState:
         ignored = sorted(set(ratings) - set(known))
         strategy, note = "fold-in", None
         table = None
-        if known:
+        if known and not self.fold_in:
+            note = f"{self.info['class']} cannot fold in a new user: most rated movies instead"
+        elif known:
             try:
                 table = self.model.recommend_new(pd.Series(known, dtype="float64"), n)
             except NoUsableRatingsError:
@@ -232,7 +331,8 @@ class ServingState:
             }
             for rank, item, score, reason in zip(table["rank"], table["movieId"], table["score"], reasons)
         ]
-        result = {"model": self.info["class"], "strategy": strategy, "used_ratings": len(known)}
+        kind = self.score_kind if strategy == "fold-in" else "rating_count"
+        result = {"model": self.info["class"], "strategy": strategy, "used_ratings": len(known), **self._kind(kind)}
         if ignored:
             result["ignored_movieIds"] = ignored[:100]
         if note:
@@ -240,8 +340,16 @@ class ServingState:
         return {**result, "recommendations": recommendations}
 
     # ------------------------------------------------------------ movies
-    def _similar_to(self, movie_id: int) -> tuple[dict, ...]:
+    def cached_similar_to(self, movie_id: int) -> tuple[dict, ...] | None:
+        """The cached movies most similar to one, or None (no work done)."""
+        return self._similar.get(movie_id)
+
+    def similar_to(self, movie_id: int) -> tuple[dict, ...]:
+        """The ``MAX_N`` movies most similar to one, best first (cached)."""
         col = self.require_movie_col(movie_id)
+        return self._similar.get_or_compute(movie_id, lambda: self._similar_to(col))
+
+    def _similar_to(self, col: int) -> tuple[dict, ...]:
         cols, sims = self.similarity.most_similar(col, MAX_N)
         return tuple(
             {**self.movie(int(self.item_ids[c])), "similarity": round(float(s), 4)} for c, s in zip(cols, sims)
@@ -276,6 +384,12 @@ def _file_info(path: Path | None) -> dict[str, Any]:
     }
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
 def load_project_state(project_path: str | Path = ".", env: str | None = None, precompute: bool = True) -> ServingState:
     """Load the model and movies written by ``kedro run`` through the project's Kedro catalog."""
     from kedro.framework.session import KedroSession
@@ -298,8 +412,9 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
             try:
                 loaded[name] = catalog.load(name)
             except Exception as error:
+                cause = _root_cause(error)  # not Kedro's wrapper, which repeats the dataset and path
                 raise ArtifactsMissingError(
-                    f"cannot read {name} ({where}): {error}. Re-create it with `kedro run`."
+                    f"cannot read {name} ({where}): {cause} ({type(cause).__name__}). Re-create it with `kedro run`."
                 ) from error
     model_path = getattr(catalog.get(MODEL_DATASET), "_filepath", None)
     info = _file_info(Path(str(model_path)) if model_path else None)

@@ -57,8 +57,8 @@ def save_atomically(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as stream:
+        with os.fdopen(fd, "wb") as stream:  # closes fd whatever fails below
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
@@ -139,25 +139,45 @@ class AtomicSQLTableDataset(SQLTableDataset):
         return self._save_args["name"]
 
     def _qualified(self, conn: Connection, name: str) -> str:
-        quote = conn.dialect.identifier_preparer.quote
+        quote = _quoter(conn)
         return f"{quote(self._schema)}.{quote(name)}" if self._schema else quote(name)
+
+    def _check_names(self, conn: Connection, *names: str) -> None:
+        """The staging and old names must fit the database's identifiers (PostgreSQL: 63 bytes), else it
+        would silently truncate them, to the same name when the table name is long."""
+        limit = conn.dialect.max_identifier_length
+        too_long = [n for n in names if len(n.encode()) > limit]
+        if too_long:
+            raise DatasetError(
+                f"table_name {self.table_name!r} is too long: {too_long[0]!r} exceeds the {limit}-byte "
+                f"identifier limit of {conn.dialect.name}; use a shorter table_name."
+            )
 
     def save(self, data: pd.DataFrame) -> None:
         table = self.table_name
         staging, old = f"{table}__staging", f"{table}__old"
         save_args = {k: v for k, v in self._save_args.items() if k != "name"}
         with self.engine.begin() as conn:
-            quote = conn.dialect.identifier_preparer.quote
+            self._check_names(conn, staging, old)
+            quote = _quoter(conn)
             conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, staging)}"))
             conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
             data.to_sql(name=staging, con=conn, if_exists="fail", **save_args)
             for column in self._indexes:  # index names are unique per schema/database: a fresh one each time
-                index = quote(f"ix_{table}_{column}_{uuid.uuid4().hex[:8]}".lower())
+                # (cut to the identifier limit before the unique suffix: a truncated name would not be unique)
+                prefix = f"ix_{table}_{column}".lower().encode()[: conn.dialect.max_identifier_length - 9]
+                index = quote(f"{prefix.decode(errors='ignore')}_{uuid.uuid4().hex[:8]}")
                 conn.execute(text(f"CREATE INDEX {index} ON {self._qualified(conn, staging)} ({quote(column)})"))
             if inspect(conn).has_table(table, schema=self._schema):
                 conn.execute(text(f"ALTER TABLE {self._qualified(conn, table)} RENAME TO {quote(old)}"))
             conn.execute(text(f"ALTER TABLE {self._qualified(conn, staging)} RENAME TO {quote(table)}"))
             conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
+
+
+def _quoter(conn: Connection):
+    """The dialect's identifier quoting, made safe for ``text()``: a colon would start a bind parameter."""
+    quote = conn.dialect.identifier_preparer.quote
+    return lambda name: quote(name).replace(":", "\\:")
 
 
 def _redact(url: str) -> str:
