@@ -21,7 +21,7 @@ SMALL = {
     "user_knn": {"neighbours": 5},
     "item_knn": {"neighbours": 5},
     "svd": {"n_factors": 4, "n_epochs": 3},
-    "ials": {"factors": 4, "iterations": 3},
+    "ials": {"n_factors": 4, "n_epochs": 3},
     "ease": {"l2": 10.0},
     "hybrid": {"collaborative": "ease", "collaborative_params": {"l2": 10.0}},
     "blend": {

@@ -319,7 +319,8 @@ def test_support_ranking_equals_plain_loop(amplify):
         for i in ratings.movieId[ratings.userId == v]:
             if i not in own and sims[v] > 0:
                 score[i] = score.get(i, 0.0) + sims[v]
-    best = sorted(score, key=lambda i: (-score[i], i))[:5]
+    count = ratings.movieId.value_counts()
+    best = sorted(score, key=lambda i: (-score[i], -count[i], i))[:5]  # ties: more-rated, then smaller id
     top = model.recommend(user, 5)
     assert list(top.movieId) == best
     np.testing.assert_allclose(top.score, [score[i] for i in best])

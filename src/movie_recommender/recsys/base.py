@@ -197,15 +197,14 @@ class Recommender:
         return self._predict_pairs(self._rows(users), self._cols(items))
 
     @staticmethod
-    def _top(scores: np.ndarray, tiebreak: np.ndarray | None, item_ids: np.ndarray, n: int) -> np.ndarray:
-        """Columns of the ``n`` best finite scores; ties by ``tiebreak`` (higher first), then smaller id."""
+    def _top(scores: np.ndarray, tiebreaks: list, item_ids: np.ndarray, n: int) -> np.ndarray:
+        """Columns of the ``n`` best finite scores; ties by each of ``tiebreaks`` in turn (higher first;
+        ``None`` entries are skipped), then the smaller id."""
         cand = np.flatnonzero(np.isfinite(scores))
         if len(cand) > 4 * n:  # cut to a superset of the top n before the exact ordering
             kth = np.partition(scores[cand], len(cand) - n)[len(cand) - n]
             cand = cand[scores[cand] >= kth]
-        keys = [item_ids[cand]]
-        if tiebreak is not None:
-            keys.append(-tiebreak[cand])
+        keys = [item_ids[cand]] + [-np.ravel(t)[cand] for t in reversed(tiebreaks) if t is not None]
         keys.append(-scores[cand])
         return cand[np.lexsort(keys)[:n]]
 
@@ -213,20 +212,23 @@ class Recommender:
         """Top-``n`` unrated items for each user (all by default) as ``userId, rank, movieId, score``.
 
         Items rated in training are never recommended; a user may get fewer than ``n`` items
-        when the model can score fewer. Ties go to the model's tie-break, then the smaller id.
+        when the model can score fewer. Ties go to the model's tie-break, then to the item with
+        more training ratings (estimates clipped at the top of the scale tie often), then to the
+        smaller id.
         """
         from .checks import check_count
 
         self._check_fitted()
         n = check_count("n", n)
         rows = np.arange(len(self.user_ids_)) if users is None else self._known_rows(users)
+        counts = self._item_popularity()[0]
         parts: list[tuple[np.ndarray, ...]] = []
         for block in self._blocks(rows):
             scores, tiebreak = self._rank_block(block)
             rated = self.ratings_[block].tocoo()
             scores[rated.row, rated.col] = -np.inf
             for i, row in enumerate(block):
-                top = self._top(scores[i], None if tiebreak is None else tiebreak[i], self.item_ids_, n)
+                top = self._top(scores[i], [None if tiebreak is None else tiebreak[i], counts], self.item_ids_, n)
                 parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, scores[i, top]))
         if not parts:
             return pd.DataFrame({USER: [], "rank": [], ITEM: [], "score": []})
@@ -261,7 +263,8 @@ class Recommender:
     def recommend_new(self, ratings: Mapping | pd.Series, n: int = 10) -> pd.DataFrame:
         """Top-``n`` items for a user not in training, from their ``{movieId: rating}`` (fold-in, no refit).
 
-        Rated items are excluded; raises NoUsableRatingsError when no rated item is known.
+        Rated items are excluded and ties broken as in ``recommend_all``; raises
+        NoUsableRatingsError when no rated item is known.
         """
         from .checks import check_count
 
@@ -270,7 +273,7 @@ class Recommender:
         scores, tiebreak = self._rank_vector(row)
         scores = np.array(scores, dtype=np.float64).ravel()
         scores[row.indices] = -np.inf
-        top = self._top(scores, None if tiebreak is None else np.ravel(tiebreak), self.item_ids_, n)
+        top = self._top(scores, [tiebreak, self._item_popularity()[0]], self.item_ids_, n)
         return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": scores[top]})
 
     def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
@@ -283,5 +286,5 @@ class Recommender:
         counts[counts == 0] = -np.inf
         excluded = self._cols(np.asarray(list(exclude)))
         counts[excluded[excluded >= 0]] = -np.inf
-        top = self._top(counts, means, self.item_ids_, n)
+        top = self._top(counts, [means], self.item_ids_, n)
         return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": counts[top]})
