@@ -86,6 +86,14 @@ RATING_MODELS = [
         {"n_factors": 100, "n_epochs": 20, "lr_all": 0.005, "reg_all": 0.02, "random_state": 0},
     ),
     ("svd (ALS)", "svd", {"solver": "als"}, None, {}),
+    (
+        "item_knn on svd residuals",
+        "item_knn",
+        {"centering": "model", "centre_model": {"model": "svd", "params": {}}, "damping": 1.0},
+        None,
+        {},
+    ),
+    ("blend", "blend", {}, None, {}),
 ]
 SVDPP = ("SVD++", "SVDpp", {"random_state": 0})
 
@@ -94,6 +102,7 @@ RANKING_MODELS = [
     ("popularity", "popularity", {}),
     ("user_knn (rank by rating)", "user_knn", {}),
     ("user_knn (rank by support)", "user_knn", {"ranking": "support"}),
+    ("user_knn_top_n (support, k 80, amplify 3)", "user_knn", {"ranking": "support", "neighbours": 80, "amplify": 3.0}),
     ("item_knn (rank by support)", "item_knn", {"similarity": "cosine", "centering": "none", "ranking": "support"}),
     ("bias", "bias", {}),
     ("svd", "svd", {}),
