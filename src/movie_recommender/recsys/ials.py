@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .baselines import RankingRecommender
 from .checks import check_count, check_number
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["IALS"]
 
@@ -104,9 +109,12 @@ class IALS(RankingRecommender):
         rng = np.random.default_rng(int(self.seed))
         items = rng.normal(scale=0.01, size=(extra.shape[1], int(self.n_factors)))
         users = np.zeros((extra.shape[0], int(self.n_factors)))
-        for _ in range(int(self.n_epochs)):
+        start, n_epochs = time.perf_counter(), int(self.n_epochs)
+        for epoch in range(1, n_epochs + 1):
             users = _half_step(extra, items, float(self.reg))
             items = _half_step(extra_t, users, float(self.reg))
+            if epoch % 5 == 0 or epoch == n_epochs:
+                logger.info("IALS epoch %d/%d (%.1f s)", epoch, n_epochs, time.perf_counter() - start)
         users = _half_step(extra, items, float(self.reg))  # users solved against the final items, like fold-in
         self.user_factors_, self.item_factors_ = users, items
         self.item_counts_ = self._item_counts()
