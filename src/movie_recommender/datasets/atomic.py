@@ -120,6 +120,8 @@ class AtomicSQLTableDataset(SQLTableDataset):
 
     def __init__(self, *, indexes: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if "%" in self.table_name:  # PostgreSQL's driver would read it as a parameter marker in the DDL
+            raise DatasetError(f"table_name {self.table_name!r} may not contain '%'; choose another name.")
         self._indexes = list(indexes or [])
         self._save_args.pop("if_exists", None)
         self._schema = self._save_args.get("schema") or self._load_args.get("schema")
