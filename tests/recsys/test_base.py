@@ -1,19 +1,34 @@
 """The ranking rules every model shares (recsys.base.Recommender)."""
 
+import numpy as np
 import pandas as pd
 
 from movie_recommender.recsys import Bias
 
 
 def test_equal_scores_go_to_the_more_rated_movie_then_the_smaller_id():
-    """Estimates clipped at 5 tie: the movie with more training ratings comes first, then the smaller id."""
+    """Equal estimates: the movie with more training ratings comes first, then the smaller id."""
     rows = [(1, 10, 5.0)]  # user 1 rated only movie 10
-    rows += [(u, 20, 5.0) for u in range(2, 4)]  # movie 20: two ratings of 5
-    rows += [(u, 30, 5.0) for u in range(2, 6)]  # movie 30: four ratings of 5
-    rows += [(u, 40, 5.0) for u in range(2, 4)]  # movie 40: two ratings of 5 (ties with 20 on count)
-    rows += [(u, 50, 1.0) for u in range(2, 6)]  # keeps the global mean below 5
+    rows += [(u, m, r) for u in range(2, 6) for m, r in ((30, 5.0), (50, 1.0))]  # movie 30: four ratings of 5
+    rows += [(u, m, 5.0) for u in (2, 3) for m in (20, 40)]  # movies 20 and 40: two ratings of 5 each
+    rows += [(u, m, 5.0) for u in (4, 5) for m in (60, 70)]  # ... as 60 and 70: users 2-5 rate alike
     ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
     model = Bias(reg_user=0.0, reg_item=0.0).fit(ratings)
-    top = model.recommend(1, 3)
-    assert list(top.score) == [5.0, 5.0, 5.0]  # clipped at the top of the scale
-    assert list(top.movieId) == [30, 20, 40]
+    raw, _ = model._rank_block(np.array([0]))
+    assert len(set(raw[0, model._cols([20, 30, 40, 60, 70])])) == 1  # a genuine tie
+    assert list(model.recommend(1, 3).movieId) == [30, 20, 40]
+
+
+def test_rating_models_rank_on_the_unclipped_estimate_and_report_it_clipped():
+    """Two movies above the top of the scale both report 5, but the higher estimate ranks first."""
+    rows = [(1, 50, 4.0)]  # user 1 likes the movie everybody else rates 1: a large user offset
+    rows += [(u, 20, 5.0) for u in range(2, 8)]  # movie 20: always 5
+    rows += [(u, 30, 4.5 if u == 2 else 5.0) for u in range(2, 8)]  # movie 30: nearly always 5
+    rows += [(u, 50, 1.0) for u in range(2, 8)]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    model = Bias(reg_user=0.0, reg_item=0.0).fit(ratings)
+    raw, _ = model._rank_block(np.array([0]))
+    assert raw[0, model._cols([20])[0]] > raw[0, model._cols([30])[0]] > 5.0
+    top = model.recommend(1, 2)
+    assert list(top.movieId) == [20, 30] and list(top.score) == [5.0, 5.0]
+    assert list(model.predict([1, 1], [20, 30])) == [5.0, 5.0]

@@ -161,6 +161,16 @@ class Recommender:
     def _clip(self, estimates: np.ndarray) -> np.ndarray:
         return np.clip(estimates, *self.rating_range_)
 
+    def _reported(self, scores: np.ndarray) -> np.ndarray:
+        """Ranking scores as ``recommend`` and ``predict`` report them: estimates clipped to the rating range.
+
+        Models that estimate ratings rank on the unclipped estimate (a 5.6 beats a 5.1 though both
+        report 5.0); scores that are not estimates (ranking-only models, support ranking) are as is.
+        """
+        if self.predicts_ratings and getattr(self, "ranking", "rating") == "rating":
+            return self._clip(scores)
+        return scores
+
     # -------------------------------------------------------- model-specific parts
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Ranking scores (len(rows) x items; -inf = cannot score) and an optional tie-break (higher first)."""
@@ -229,7 +239,7 @@ class Recommender:
             scores[rated.row, rated.col] = -np.inf
             for i, row in enumerate(block):
                 top = self._top(scores[i], [None if tiebreak is None else tiebreak[i], counts], self.item_ids_, n)
-                parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, scores[i, top]))
+                parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, self._reported(scores[i, top])))
         if not parts:
             return pd.DataFrame({USER: [], "rank": [], ITEM: [], "score": []})
         user_rows, ranks, cols, values = (np.concatenate(p) for p in zip(*parts))
@@ -274,7 +284,8 @@ class Recommender:
         scores = np.array(scores, dtype=np.float64).ravel()
         scores[row.indices] = -np.inf
         top = self._top(scores, [tiebreak, self._item_popularity()[0]], self.item_ids_, n)
-        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": scores[top]})
+        score = self._reported(scores[top])
+        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": score})
 
     def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
         """The ``n`` most rated items (ties: higher mean rating, then smaller id), as ``rank, movieId, score``."""

@@ -93,11 +93,11 @@ class Bias(Recommender):
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, None]:
         est = self.global_mean_ + self.user_bias_[rows, None] + self.item_bias_[None, :]
-        return self._clip(est), None
+        return est, None
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, None]:
         b_u = fold_in_user_bias(row, self.global_mean_, self.item_bias_, float(self.reg_user))
-        return self._clip(self.global_mean_ + b_u + self.item_bias_), None
+        return self.global_mean_ + b_u + self.item_bias_, None
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         est = np.full(len(rows), self.global_mean_)

@@ -150,11 +150,12 @@ class Blend(Recommender):
             self.models_.append(self._make(spec).fit(table, movies))
         return self
 
-    def _combine(self, parts: list[np.ndarray], log_u, log_i) -> np.ndarray:
+    def _combine(self, parts: list[np.ndarray], log_u, log_i, clip: bool = True) -> np.ndarray:
+        """The blended estimate of the components' (reported) predictions ``parts``."""
         est = np.zeros(np.broadcast_shapes(parts[0].shape, np.shape(log_u), np.shape(log_i)))
         for weight, column in zip(np.ravel(self.weights_), self._design(parts, log_u, log_i)):
             est += weight * column
-        return self._clip(est)
+        return self._clip(est) if clip else est
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, None]:
         parts = []
@@ -163,18 +164,18 @@ class Blend(Recommender):
             missing = np.nonzero(~np.isfinite(scores))
             if missing[0].size:
                 scores[missing] = model._predict_pairs(rows[missing[0]], missing[1])
-            parts.append(scores)
+            parts.append(model._reported(scores))  # what the component's predict says, as fitted
         log_u, log_i = self._supports(rows, np.arange(len(self.item_ids_)))
-        return self._combine(parts, log_u[:, None], log_i[None, :]), None
+        return self._combine(parts, log_u[:, None], log_i[None, :], clip=False), None
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, None]:
         parts = []
         for model in self.models_:
             scores = np.array(model._rank_vector(row)[0], dtype=np.float64).ravel()
             scores[~np.isfinite(scores)] = self.global_mean_
-            parts.append(scores)
+            parts.append(model._reported(scores))
         _, log_i = self._supports(np.zeros(1, dtype=int), np.arange(len(self.item_ids_)))
-        return self._combine(parts, np.log1p(row.nnz), log_i), None
+        return self._combine(parts, np.log1p(row.nnz), log_i, clip=False), None
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self._combine([model._predict_pairs(rows, cols) for model in self.models_], *self._supports(rows, cols))

@@ -190,9 +190,9 @@ class ItemKNN(Recommender):
         if self.centering == "model":  # where the centre model cannot rank an item, its predict fallback
             model = self.centre_model_
             if row is not None:
-                centre = np.array(model._rank_vector(row)[0], dtype=np.float64).ravel()
+                centre = model._reported(np.array(model._rank_vector(row)[0], dtype=np.float64).ravel())
             else:
-                centre = np.array(model._rank_block(np.array([user]))[0][0], dtype=np.float64)
+                centre = model._reported(np.array(model._rank_block(np.array([user]))[0][0], dtype=np.float64))
             missing = np.flatnonzero(~np.isfinite(centre))
             if missing.size:
                 who = np.full(missing.size, -1 if row is not None else user)
@@ -210,12 +210,12 @@ class ItemKNN(Recommender):
         weights = _top_k_weights(sims, int(self.neighbours))
         return weights @ residuals, weights.sum(axis=1)
 
-    def _estimate(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    def _estimate(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray, clip: bool = True) -> np.ndarray:
         est = np.zeros(num.shape) if self.centering != "none" else np.full(num.shape, self.global_mean_)
         np.divide(num, den + float(self.damping), out=est, where=den > 0)
         if self.centering != "none":
             est += centre
-        return self._clip(est)
+        return self._clip(est) if clip else est
 
     def _user_scores(self, rated: np.ndarray, residuals: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.ranking == "support":
@@ -223,7 +223,7 @@ class ItemKNN(Recommender):
             scores[scores <= 0] = -np.inf
             return scores, None
         num, den = self._sums(None, rated, residuals)
-        scores = self._estimate(num, den, centre)
+        scores = self._estimate(num, den, centre, clip=False)  # ranked unclipped; recommend reports them clipped
         scores[den <= 0] = -np.inf
         return scores, den
 

@@ -244,7 +244,7 @@ class UserKNN(Recommender):
             sims[np.arange(len(rows)), rows] = 0.0
         return sims
 
-    def _finish(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    def _finish(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray, clip: bool = True) -> np.ndarray:
         """Estimates ``c + num / den``; where no neighbour voted (den 0), ``c`` (global mean without centering)."""
         if self.centering == "none":
             est = np.full(num.shape, self.global_mean_)
@@ -253,7 +253,7 @@ class UserKNN(Recommender):
             est = np.zeros(num.shape)
             np.divide(num, den, out=est, where=den > 0)
             est += centre
-        return np.clip(est, *self.rating_range_)
+        return self._clip(est) if clip else est
 
     def _support_scores(self, sims: np.ndarray) -> np.ndarray:
         """Sum of the k nearest users' positive similarities over the raters of each item; -inf if 0."""
@@ -279,7 +279,7 @@ class UserKNN(Recommender):
         if self.ranking == "support":
             return self._support_scores(sims), None
         num, den = self._score_sims(sims)
-        scores = self._finish(num, den, centre)
+        scores = self._finish(num, den, centre, clip=False)  # ranked unclipped; recommend reports them clipped
         scores[den <= 0] = -np.inf
         return scores, den
 

@@ -188,13 +188,13 @@ class BiasedMF(Recommender):
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, None]:
         est = self.user_factors_[rows] @ self.item_factors_.T
         est += self.global_mean_ + self.user_bias_[rows, None] + self.item_bias_[None, :]
-        return self._clip(est), None
+        return est, None
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, None]:
         reg = max(float(self.reg), 1e-6)  # a tiny ridge keeps the system solvable when reg is 0
         bias, factors = _solve_side(row, self.global_mean_, self.item_bias_, self.item_factors_, reg)
         est = self.global_mean_ + bias[0] + self.item_bias_ + self.item_factors_ @ factors[0]
-        return self._clip(est), None
+        return est, None
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         known_u, known_i = rows >= 0, cols >= 0
