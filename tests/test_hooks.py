@@ -45,6 +45,7 @@ def test_valid_parameters_pass():
         ({"models": {"user_knn": {"k": 3}}}, r"Unknown models.user_knn parameter\(s\) \['k'\]"),
         ({"models": {"knn": {}}}, r"Parameter models.knn is not a model's name: add `model: <one of \["),
         ({"model": "svd++"}, r"Parameter model must be one of"),
+        ({"models": 5}, r"Parameter models must map model names to their settings, got 5"),
         ({"model": "knn", "models": {"knn": {"model": "kNN"}}}, r"Parameter models.knn.model must be one of"),
         ({"evaluation": {"models": ["knn"]}, "models": {}}, r"evaluation.models must be .* \(unknown: \['knn'\]\)"),
     ],

@@ -34,6 +34,14 @@ def model_names(models: object) -> list[str]:
     return sorted(set(MODELS) | (set(models) if isinstance(models, Mapping) else set()))
 
 
+def _require_models_mapping(models: object) -> None:
+    if not isinstance(models, Mapping):
+        raise ValueError(
+            f"Parameter models must map model names to their settings, got {models!r}; "
+            "see conf/base/parameters_modeling.yml."
+        )
+
+
 def model_from_params(name: object, models: object) -> Recommender:
     """An unfitted model ``name`` with its settings from the ``models`` parameter, every setting checked.
 
@@ -41,8 +49,7 @@ def model_from_params(name: object, models: object) -> Recommender:
     given by its ``model:`` key, so that one model can appear under several names with other settings.
     """
     where = f"conf/base/parameters_modeling.yml, or e.g. kedro run --params models.{name}.<setting>=<value>"
-    if not isinstance(models, Mapping):
-        raise ValueError(f"Parameter models must map model names to their settings, got {models!r}; see {where}.")
+    _require_models_mapping(models)
     if not isinstance(name, str) or name not in model_names(models):
         raise ValueError(
             f"Parameter model must be one of {model_names(models)}, got {name!r}; set it in "
@@ -72,8 +79,7 @@ def model_from_params(name: object, models: object) -> Recommender:
 
 def check_models(models: object) -> None:
     """Every entry of the ``models`` parameter is a known model (or names one with ``model:``) with valid settings."""
-    if not isinstance(models, Mapping):
-        model_from_params("user_knn", models)  # raises the message for a non-mapping
+    _require_models_mapping(models)
     for name in models:
         model_from_params(name, models)
 
