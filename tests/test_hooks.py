@@ -57,3 +57,64 @@ def test_bad_parameter_stops_the_run(params, message):
 
 def test_parameters_the_pipeline_does_not_use_are_not_checked():
     run_hook({"top_n": 0, "user_id": 1}, ["params:user_id"])
+
+
+def test_unknown_user_stops_the_run_before_training_or_evaluation(tmp_path):
+    """user_id is checked against the training ratings before the first node that reads them: the model,
+    metrics and recommendations of the previous run stay as they were."""
+    import pandas as pd
+    from kedro.framework.hooks.manager import _create_hook_manager
+    from kedro.runner import SequentialRunner
+
+    from movie_recommender.errors import UserError
+
+    ran = []
+
+    def node(name, inputs, output):
+        def function(*values):
+            ran.append(name)
+            return values[0]
+
+        return Node(function, inputs, output, name=name)
+
+    pipeline = Pipeline(
+        [
+            node("transform", "ratings", "ratings_clean"),
+            node("train", "ratings_clean", "recommender"),
+            node("split", "ratings_clean", "evaluation_train"),
+            node("recommend", ["recommender", "params:user_id"], "recommendations"),
+        ]
+    )
+    catalog = DataCatalog()
+    catalog["ratings"] = pd.DataFrame({"userId": [1, 2, 5], "movieId": [1, 1, 2], "rating": [4, 3, 5]})
+    catalog["params:user_id"] = 999999
+    hook = ValidateParameters()
+    hooks = _create_hook_manager()
+    hooks.register(hook)
+    hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    with pytest.raises(UserError, match=r"user_id 999999 has no ratings in the training data \(3 users with ids 1-5"):
+        SequentialRunner().run(pipeline, catalog, hooks)
+    assert ran == ["transform"]  # neither train nor split ran
+
+    catalog["params:user_id"] = 5
+    ran.clear()
+    hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    SequentialRunner().run(pipeline, catalog, hooks)
+    assert sorted(ran) == ["recommend", "split", "train", "transform"]
+
+
+def test_user_is_not_checked_when_the_run_does_not_recommend():
+    """A later run in the same process (kedro jupyter, tests) without recommend does not check the earlier user_id."""
+    import pandas as pd
+
+    hook = ValidateParameters()
+    catalog = DataCatalog()
+    catalog["params:user_id"] = 999
+    catalog["params:min_user_ratings"] = 5
+    ratings = {"ratings_clean": pd.DataFrame({"userId": [1, 2]})}
+    hook.before_pipeline_run(run_params={}, pipeline=Pipeline([Node(identity, "params:user_id", "x")]), catalog=catalog)
+    with pytest.raises(ValueError, match="user_id 999 has no ratings"):
+        hook.before_node_run(node=None, inputs=ratings)
+    pipeline = Pipeline([Node(identity, "params:min_user_ratings", "x")])
+    hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+    hook.before_node_run(node=None, inputs=ratings)

@@ -81,4 +81,4 @@ def test_eda_notebook_without_data_says_what_to_run(project, kernel):
     message = str(failure.value)
     assert "FileNotFoundError" in message
     assert "No data for ratings, movies, ratings_clean, data_processing_summary" in message
-    assert "run `kedro run --pipeline data_processing` from the project root" in message
+    assert "run `kedro run --pipelines data_processing` from the project root" in message

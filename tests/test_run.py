@@ -81,14 +81,15 @@ def test_kedro_session_on_real_movielens(project, monkeypatch):
 
 
 def test_cli_on_synthetic_archive(project, tmp_path, members):
-    """`kedro run`, then `--pipeline modeling --params ...` on the persisted outputs, then `--nodes`."""
+    """`kedro run`, then `--pipelines modeling --params ...` on the persisted outputs, then `--nodes`."""
     archive = write_zip(members, tmp_path / "synthetic.zip")
     thresholds = "min_user_ratings=2,min_movie_ratings=2"
     first = kedro_cli(project, "--params", thresholds, archive=archive)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "passed the format checks" in first.stdout + first.stderr  # synthetic != official: warned
+    assert "register_new_resolver" not in first.stdout + first.stderr  # Kedro's deprecated calls, filtered
 
-    second = kedro_cli(project, "--pipeline", "modeling", "--params", "user_id=7,top_n=3")
+    second = kedro_cli(project, "--pipelines", "modeling", "--params", "user_id=7,top_n=3")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     top = read(project, "07_model_output/recommendations.csv")
     assert list(top["rank"]) == [1, 2, 3]
@@ -100,15 +101,36 @@ def test_cli_on_synthetic_archive(project, tmp_path, members):
     assert len(read(project, "07_model_output/recommendations.csv")) == 2
 
     bad = kedro_cli(project, "--nodes", "recommend", "--params", "user_id=99999")
-    assert bad.returncode != 0
-    assert "user_id 99999 has no ratings in the training data" in bad.stdout + bad.stderr
+    assert_one_message(bad, "user_id 99999 has no ratings in the training data")
     assert len(read(project, "07_model_output/recommendations.csv")) == 2  # previous result intact
+
+    # an unknown user in a full run: found before train and evaluate, so the model, the metrics and the
+    # published recommendations all stay those of the previous run
+    kept = [
+        "06_models/recommender.pkl",
+        "07_model_output/all_recommendations.csv",
+        "07_model_output/recommendations.db",
+        "08_reporting/metrics.csv",
+        "08_reporting/metrics.json",
+    ]
+    before = {name: (project / "data" / name).stat().st_mtime_ns for name in kept}
+    bad = kedro_cli(project, "--params", f"{thresholds},user_id=99999", archive=archive)
+    assert_one_message(bad, "user_id 99999 has no ratings in the training data")
+    assert {name: (project / "data" / name).stat().st_mtime_ns for name in kept} == before
 
     written = {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")}
     bad = kedro_cli(project, "--params", "models.user_knn.neighbours=0", archive=archive)
-    assert bad.returncode != 0
-    assert "Parameter models.user_knn.neighbours must be a whole number >= 1, got 0" in bad.stdout + bad.stderr
+    assert_one_message(bad, "Parameter models.user_knn.neighbours must be a whole number >= 1, got 0")
     assert {path: path.stat().st_mtime_ns for path in (project / "data").rglob("*.*")} == written  # nothing ran
+
+
+def assert_one_message(result: subprocess.CompletedProcess, message: str) -> None:
+    """A user error: exit status 1 and one line `Error: <message>` at the end; no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "╭" not in output, output[-3000:]  # neither plain nor Rich
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and message in last, output[-3000:]
 
 
 def test_offline_without_archive_fails_cleanly(project):
@@ -125,9 +147,9 @@ def test_offline_without_archive_fails_cleanly(project):
         "  timeout: 5\n"
     )
     result = kedro_cli(project)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "Could not download MovieLens 100k" in output
-    assert "MOVIELENS_100K" in output and "data/01_raw/ml-100k.zip" in output
+    assert_one_message(result, "Could not download MovieLens 100k")
+    message = result.stderr.strip().splitlines()[-1]
+    assert "MOVIELENS_100K" in message and "data/01_raw/ml-100k.zip" in message
+    assert "the official archive, or a re-pack of its files" in message
     assert [p.name for p in (project / "data/01_raw").iterdir()] == []
     assert not (project / "data/02_intermediate/ratings.csv").exists()

@@ -1,18 +1,51 @@
-"""Project commands for the kedro CLI: ``kedro run`` as usual, plus ``kedro serve`` (the HTTP API)."""
+"""Project commands for the kedro CLI: ``kedro run`` (Kedro's, printing user errors as one message) and
+``kedro serve`` (the HTTP API)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import sys
 from pathlib import Path
 
 import click
-from kedro.framework.cli.project import run  # noqa: F401 - `kedro run` and `python -m movie_recommender` use it
+from kedro.framework.cli.project import run as kedro_run
 from kedro.utils import find_kedro_project
+
+from movie_recommender.errors import find_user_error
 
 
 @click.group(name="movie_recommender")
 def cli():
     """Project commands."""
+
+
+def exit_on_user_error(command: click.Command) -> click.Command:
+    """``command`` printing a :class:`~movie_recommender.errors.UserError` as its message alone, exit status 1.
+
+    Any other exception propagates as before (Kedro shows it with a Rich traceback: it is a bug).
+    """
+
+    @functools.wraps(command.callback)
+    def callback(*args, **kwargs):
+        try:
+            return command.callback(*args, **kwargs)
+        except Exception as error:
+            user_error = find_user_error(error)
+            if user_error is None:
+                raise
+            click.secho(f"Error: {user_error}", fg="red", err=True)
+            sys.exit(1)
+
+    wrapped = copy.copy(command)
+    wrapped.callback = callback
+    return wrapped
+
+
+# `kedro run` and `python -m movie_recommender` (find_run_command) use this one: a cli.py command
+# overrides Kedro's built-in of the same name.
+run = exit_on_user_error(kedro_run)
+cli.add_command(run)
 
 
 @cli.command()
@@ -27,16 +60,30 @@ def cli():
     type=float,
     help="Seconds between checks for a new model file (written by `kedro run`); 0: never reload.",
 )
-def serve(host: str, port: int, workers: int, env: str | None, watch: float):
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request: client, method, path, status and latency, in uvicorn's format.",
+)
+def serve(host: str, port: int, workers: int, env: str | None, watch: float, access_log: bool):
     """Serve the model and movies of the last `kedro run` over HTTP (OpenAPI docs at /docs)."""
     import os
 
     import uvicorn
 
     from movie_recommender.api import ArtifactsMissingError, app_from_project
+    from movie_recommender.api.access_log import uvicorn_log_config
 
     root = find_kedro_project(Path.cwd()) or Path.cwd()
-    options = {"host": host, "port": port, "access_log": False, "http": "httptools", "loop": "uvloop"}
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": False,  # uvicorn's own has no latency: ours (AccessLog) replaces it
+        "log_config": uvicorn_log_config(),
+        "http": "httptools",
+        "loop": "uvloop",
+    }
     if workers > 1:  # each worker process loads the artifacts itself
         # check them here first: a worker that fails to start is restarted by uvicorn, again and again
         from movie_recommender.api import load_project_state
@@ -48,12 +95,13 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float):
             sys.exit(1)
         os.environ["MOVIE_RECOMMENDER_PROJECT"] = str(root)
         os.environ["MOVIE_RECOMMENDER_WATCH"] = str(watch)
+        os.environ["MOVIE_RECOMMENDER_ACCESS_LOG"] = "1" if access_log else "0"
         if env:
             os.environ["KEDRO_ENV"] = env
         uvicorn.run("movie_recommender.api:app_from_project", factory=True, workers=workers, **options)
         return
     try:
-        app = app_from_project(root, env=env, watch=watch)
+        app = app_from_project(root, env=env, watch=watch, access_log=access_log)
     except ArtifactsMissingError as error:
         click.secho(f"Cannot serve: {error}", fg="red", err=True)
         sys.exit(1)

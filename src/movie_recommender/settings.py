@@ -2,8 +2,21 @@
 from the Kedro defaults. For further information, including these default values, see
 https://docs.kedro.org/en/stable/configure/configuration_basics/#configuration"""
 
+import warnings
+
+# Kedro 1.7's OmegaConfigLoader registers its resolvers (globals, runtime_params, oc.env) with
+# OmegaConf.register_new_resolver(), which omegaconf 2.4 deprecates: three 6-line warnings on every
+# command that reads the configuration. Only those calls, attributed to Kedro's loader, are silenced;
+# the same warning from any other code still shows.
+warnings.filterwarnings(
+    "ignore",
+    message=r"register_new_resolver\(\) is deprecated",
+    category=UserWarning,
+    module=r"kedro\.config\.omegaconf_config",
+)
+
 # Instantiated project hooks, executed in Last-In-First-Out (LIFO) order.
-from movie_recommender.hooks import ValidateParameters
+from movie_recommender.hooks import ValidateParameters  # noqa: E402
 
 HOOKS = (ValidateParameters(),)
 

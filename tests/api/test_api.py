@@ -201,7 +201,13 @@ def test_load_project_state_reads_the_catalog(tmp_path, fitted, monkeypatch):
     (root / "data/02_intermediate").mkdir(parents=True)
     (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model))
     movies.to_csv(root / "data/02_intermediate/movies.csv", index=False)
+    with pytest.raises(ArtifactsMissingError, match=r"movie_rating_counts .* is missing: run `kedro run`"):
+        load_project_state(root)
+    (root / "data/03_primary").mkdir(parents=True)
+    counts = pd.DataFrame({"movieId": [1, 25], "ratings": [1234, 3]})  # of the whole data set, before filtering
+    counts.to_csv(root / "data/03_primary/movie_rating_counts.csv", index=False)
     loaded = load_project_state(root, precompute=False)
+    assert loaded.rating_counts == {1: 1234, 25: 3}
     assert loaded.info["class"] == "UserKNN" and loaded.info["users"] == 30 and len(loaded.info["version"]) == 12
     assert isinstance(pd.Timestamp(loaded.info["trained_at"]), pd.Timestamp)
     (root / "data/06_models/recommender.pkl").write_bytes(b"not a pickle")

@@ -23,6 +23,7 @@ import yaml
 from kedro.io import DataCatalog, DatasetError
 
 from movie_recommender.datasets import MovieLensArchiveDataset
+from movie_recommender.errors import UserError
 from tests.conftest import PROJECT_ROOT, make_members, real_archive, write_zip
 
 LOGGER = "movie_recommender.datasets.movielens"
@@ -226,7 +227,8 @@ def test_failed_download_says_what_to_do_and_leaves_nothing(
         dataset.load()
 
     message = str(failure.value)
-    assert f"put the official archive at {cached}" in message
+    assert isinstance(failure.value, UserError)  # kedro run prints it as one message, no traceback
+    assert f"copy ml-100k.zip (the official archive, or a re-pack of its files) to {cached}" in message
     assert f"set {ENV}=/path/to/ml-100k.zip" in message
     assert left_in(raw_dir) == []  # neither the archive nor a .part file
     assert not dataset.exists()
@@ -357,7 +359,7 @@ def test_copy_without_u_item_is_rejected(layout, make_dataset, members, tmp_path
     with pytest.raises(DatasetError, match=f"{source} has no u.item: it is not .*MovieLens 100k") as failure:
         make_dataset(source=str(source)).load()
 
-    assert ("Replace it with the official archive." if layout == "zip" else "Point it at the extracted") in str(
+    assert ("Replace it with the official archive (or a re-pack of its files)." if layout == "zip" else "Point it at the extracted") in str(
         failure.value
     )
     assert left_in(raw_dir) == []

@@ -13,6 +13,7 @@ def test_registry():
     assert default_nodes == {
         "convert_ml100k",
         "ingest",
+        "count_movie_ratings",
         "transform",
         "train",
         "recommend",

@@ -6,11 +6,14 @@ from .state import ArtifactsMissingError, ServingState, load_project_state
 __all__ = ["ArtifactsMissingError", "ServingState", "app_from_project", "create_app", "load_project_state"]
 
 
-def app_from_project(project_path=None, env: str | None = None, watch: float | None = None):
+def app_from_project(
+    project_path=None, env: str | None = None, watch: float | None = None, access_log: bool | None = None
+):
     """The app over a project's artifacts, reloading the model when ``kedro run`` replaces it.
 
     A uvicorn factory too: the project is then ``$MOVIE_RECOMMENDER_PROJECT`` (default: the current
-    directory) and the check interval ``$MOVIE_RECOMMENDER_WATCH`` seconds (default 10; 0: never reload).
+    directory), the check interval ``$MOVIE_RECOMMENDER_WATCH`` seconds (default 10; 0: never reload)
+    and, with ``$MOVIE_RECOMMENDER_ACCESS_LOG=1``, one log line per request (:mod:`.access_log`).
     """
     import os
     from pathlib import Path
@@ -19,9 +22,14 @@ def app_from_project(project_path=None, env: str | None = None, watch: float | N
     interval = float(os.environ.get("MOVIE_RECOMMENDER_WATCH", 10) if watch is None else watch)
     state = load_project_state(root, env=env)
     model_file = state.info.get("file")
-    return create_app(
+    app = create_app(
         state,
         reload=lambda: load_project_state(root, env=env),
         watch=Path(model_file) if model_file else None,
         interval=interval,
     )
+    if os.environ.get("MOVIE_RECOMMENDER_ACCESS_LOG") == "1" if access_log is None else access_log:
+        from .access_log import AccessLog
+
+        app.add_middleware(AccessLog)  # added last: outermost, so every request is logged
+    return app

@@ -20,6 +20,7 @@ import orjson
 from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -101,7 +102,7 @@ class SimilarMovies(BaseModel):
 
 
 class FoundMovie(Movie):
-    ratings: int = Field(description="Ratings the model was trained on (0: not in the model).")
+    ratings: int = Field(description="The movie's ratings in the whole data set, before filtering.")
 
 
 class MovieSearch(BaseModel):
@@ -176,7 +177,7 @@ def create_app(
         if task:
             task.cancel()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN
         title="movie-recommender",
         version=__version__,
         description="Top-N movie recommendations from the model `kedro run` trained on MovieLens 100k.",
@@ -255,9 +256,21 @@ def create_app(
             similar_movies = await run_in_threadpool(serving.similar_to, movie_id)
         return JSON({"movie": serving.movie(movie_id), "similar": list(similar_movies[:n])})
 
-    @app.get("/movies", response_model=MovieSearch, summary="Title search (case-insensitive substring)")
+    @app.get(
+        "/movies",
+        response_model=MovieSearch,
+        summary="Title search: exact title, whole words, word starts, then anywhere; most rated first in each",
+    )
     async def movies(
-        query: Annotated[str, Query(min_length=1, max_length=200, description="Part of a title, e.g. toy.")],
+        query: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=200,
+                pattern=r"\S",
+                description="Part of a title, e.g. star wars (case-insensitive; not only spaces).",
+            ),
+        ],
         limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
     ):
         return JSON({"query": query, "movies": current[0].search(query, limit)})

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import logging
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,7 +32,7 @@ logger = logging.getLogger(__name__)
 MAX_N = 100  # the largest n any endpoint accepts; every user's top MAX_N is precomputed
 REASONS = 3  # rated movies quoted per recommendation
 SHORT = 10  # explanations are computed for the top SHORT, or for the top MAX_N when more are asked for
-MODEL_DATASET, MOVIES_DATASET = "recommender", "movies"
+MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET = "recommender", "movies", "movie_rating_counts"
 RESPONSE_CACHE_BYTES = 64 << 20  # cached GET /users/{id}/recommendations bodies: at most this many bytes
 SIMILAR_CACHE_ITEMS = 4096  # cached similar-movie lists (movies)
 
@@ -140,6 +142,8 @@ class ServingState:
         movies: ``movieId, title, year, genres`` (genres ``|``-separated).
         model_info: shown by ``/health`` (class, file, trained_at, version...).
         precompute: compute every user's top ``MAX_N`` now (fast requests) rather than on first request.
+        rating_counts: ``movieId, ratings``: each movie's number of ratings in the whole data set (before
+            filtering), shown and used by the title search; default: its ratings in the training data.
     """
 
     def __init__(
@@ -148,6 +152,7 @@ class ServingState:
         movies: pd.DataFrame,
         model_info: dict[str, Any] | None = None,
         precompute: bool = True,
+        rating_counts: pd.DataFrame | None = None,
     ) -> None:
         if not hasattr(model, "ratings_"):
             raise ArtifactsMissingError(f"the model {type(model).__name__} is not fitted.")
@@ -155,8 +160,11 @@ class ServingState:
         self.user_ids = {int(u): row for row, u in enumerate(model.user_ids_)}
         self.item_ids = model.item_ids_
         self.item_cols = {int(i): col for col, i in enumerate(model.item_ids_)}
-        counts = np.asarray(model.ratings_.getnnz(axis=0))
-        self.rating_counts = {int(i): int(c) for i, c in zip(model.item_ids_, counts)}
+        if rating_counts is None:
+            counts = np.asarray(model.ratings_.getnnz(axis=0))
+            self.rating_counts = {int(i): int(c) for i, c in zip(model.item_ids_, counts)}
+        else:
+            self.rating_counts = dict(zip(rating_counts["movieId"].astype(int), rating_counts["ratings"].astype(int)))
         self.movies: dict[int, dict[str, Any]] = {}
         for movie_id, title, year, genres in movies[["movieId", "title", "year", "genres"]].itertuples(index=False):
             self.movies[int(movie_id)] = {
@@ -165,7 +173,10 @@ class ServingState:
                 "year": _year(year),
                 "genres": _genres(genres),
             }
-        self._search = [(movie["title"].casefold(), movie_id) for movie_id, movie in sorted(self.movies.items())]
+        self._search = [
+            (search_keys(movie["title"]), -self.rating_counts.get(movie_id, 0), movie["title"], movie_id)
+            for movie_id, movie in sorted(self.movies.items())
+        ]
         self.similarity = ItemSimilarity(model.ratings_)
         self.score_kind = score_kind(model)
         self.fold_in = supports_fold_in(model)
@@ -356,15 +367,57 @@ class ServingState:
         )
 
     def search(self, query: str, limit: int) -> list[dict[str, Any]]:
-        """Movies whose title contains ``query`` (case-insensitive), by movieId."""
-        needle = query.casefold().strip()
+        """Movies whose title contains ``query`` (case-insensitive, spaces collapsed), best match first.
+
+        The exact title first, then titles holding the query as whole words, then as the start of a word,
+        then anywhere; within each, the most rated movies (whole data set) first, then by title.
+        A trailing article counts at the front too ("Shawshank Redemption, The" matches "the shawshank").
+        """
+        needle = " ".join(query.casefold().split())
+        if not needle:
+            return []
         found = []
-        for title, movie_id in self._search:
-            if needle in title:
-                found.append({**self.movies[movie_id], "ratings": self.rating_counts.get(movie_id, 0)})
-                if len(found) >= limit:
-                    break
-        return found
+        for keys, minus_count, title, movie_id in self._search:
+            tier = match_tier(needle, keys)
+            if tier is not None:
+                found.append((tier, minus_count, title, movie_id))
+        return [
+            {**self.movies[movie_id], "ratings": self.rating_counts.get(movie_id, 0)}
+            for *_, movie_id in heapq.nsmallest(limit, found)
+        ]
+
+
+_TRAILING_ARTICLE = re.compile(r"^(?P<rest>.*), (?P<article>the|a|an|les|la|le|il|el|das|der|die|l')$")
+
+
+def search_keys(title: str) -> tuple[str, ...]:
+    """The casefolded title, spaces collapsed, and the same with a trailing ", The" moved to the front."""
+    key = " ".join(title.casefold().split())
+    moved = _TRAILING_ARTICLE.match(key)
+    if moved is None:
+        return (key,)
+    article, rest = moved["article"], moved["rest"]
+    return key, f"{article}{rest}" if article.endswith("'") else f"{article} {rest}"
+
+
+def match_tier(needle: str, keys: tuple[str, ...]) -> int | None:
+    """0: a key is ``needle``; 1: ``needle`` is whole words of a key; 2: the start of a word; 3: elsewhere;
+    None: no match."""
+    best = None
+    for key in keys:
+        start = key.find(needle)
+        while start != -1:
+            if key == needle:
+                return 0
+            at_word_start = start == 0 or not key[start - 1].isalnum()
+            end = start + len(needle)
+            at_word_end = end == len(key) or not key[end].isalnum()
+            tier = 3 - at_word_start - (at_word_start and at_word_end)
+            best = tier if best is None else min(best, tier)
+            if best == 1:
+                break
+            start = key.find(needle, start + 1)
+    return best
 
 
 # ---------------------------------------------------------------------- loading
@@ -402,7 +455,7 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
     with KedroSession.create(project_path=root, env=env) as session:
         catalog = session.load_context().catalog
         loaded = {}
-        for name in (MODEL_DATASET, MOVIES_DATASET):
+        for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET):
             dataset = catalog.get(name)
             where = getattr(dataset, "_filepath", None)
             if not catalog.exists(name):
@@ -416,6 +469,16 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
                 raise ArtifactsMissingError(
                     f"cannot read {name} ({where}): {cause} ({type(cause).__name__}). Re-create it with `kedro run`."
                 ) from error
+    if not {"movieId", "ratings"} <= set(loaded[COUNTS_DATASET].columns):
+        raise ArtifactsMissingError(
+            f"{COUNTS_DATASET} lacks the columns movieId, ratings: re-create it with `kedro run` in {root}."
+        )
     model_path = getattr(catalog.get(MODEL_DATASET), "_filepath", None)
     info = _file_info(Path(str(model_path)) if model_path else None)
-    return ServingState(loaded[MODEL_DATASET], loaded[MOVIES_DATASET], model_info=info, precompute=precompute)
+    return ServingState(
+        loaded[MODEL_DATASET],
+        loaded[MOVIES_DATASET],
+        model_info=info,
+        precompute=precompute,
+        rating_counts=loaded[COUNTS_DATASET],
+    )

@@ -23,9 +23,14 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from movie_recommender.errors import UserError
 from movie_recommender.recsys.movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 
 logger = logging.getLogger(__name__)
+
+
+class MovieLensArchiveError(DatasetError, UserError):
+    """The archive is missing, unreadable or not MovieLens 100k; the message says how to fix it."""
 
 REQUIRED_MEMBERS = ("u.data", "u.item", "u.genre")
 # The data files of MovieLens 100k: u.data, u.item, ..., u1.base ... ub.test (not README or scripts).
@@ -116,8 +121,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
 
     def _how_to_fix(self) -> str:
         return (
-            f"To work offline, put the official archive at {self._filepath}, or set "
-            f"{self._source_env}=/path/to/ml-100k.zip (or to an extracted ml-100k/ folder)."
+            f"To work offline, copy ml-100k.zip (the official archive, or a re-pack of its files) to "
+            f"{self._filepath}, where every later run finds it; or set {self._source_env}=/path/to/ml-100k.zip "
+            "(or to an extracted ml-100k/ folder) for one command."
         )
 
     # ------------------------------------------------------------------ loading
@@ -125,7 +131,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
         path, is_source = self._where()
         origin = self._origin(path, is_source)
         if is_source and not path.exists():
-            raise DatasetError(
+            raise MovieLensArchiveError(
                 f"The MovieLens 100k source {origin} does not exist. Point it at ml-100k.zip or an "
                 f"extracted ml-100k/ folder, or unset it to use {self._filepath} (downloaded when missing)."
             )
@@ -151,9 +157,9 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
 
     def _read_zip(self, path: Path, origin: str) -> dict[str, bytes]:
         fix = (
-            "Delete it and run again to download a fresh copy, or replace it with the official archive."
+            "Delete it and run again to download a fresh copy, or replace it with the official archive (or a re-pack of its files)."
             if path == self._filepath
-            else "Replace it with the official archive."
+            else "Replace it with the official archive (or a re-pack of its files)."
         )
         try:
             with zipfile.ZipFile(path) as archive:
@@ -163,7 +169,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                     if not info.is_dir() and name.parent.name in ("ml-100k", "") and _MEMBER_NAME.match(name.name):
                         members.setdefault(name.name, archive.read(info))
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise DatasetError(
+            raise MovieLensArchiveError(
                 f"{origin} is not a readable zip archive ({exc}); it is truncated or corrupt. {fix}"
             ) from None
         return self._require_members(members, origin, fix)
@@ -182,7 +188,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
     def _require_members(members: dict[str, bytes], origin: str, fix: str) -> dict[str, bytes]:
         missing = [name for name in REQUIRED_MEMBERS if name not in members]
         if missing:
-            raise DatasetError(
+            raise MovieLensArchiveError(
                 f"{origin} has no {', '.join(missing)}: it is not (or not all of) MovieLens 100k, "
                 f"which holds {', '.join(REQUIRED_MEMBERS)} among others. {fix}"
             )
@@ -203,7 +209,7 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
             parse_movies(members["u.item"], parse_genres(members["u.genre"]))
             parse_ratings(members["u.data"])
         except MovieLensFormatError as exc:
-            raise DatasetError(f"{origin} is not a valid MovieLens 100k copy: {exc}") from None
+            raise MovieLensArchiveError(f"{origin} is not a valid MovieLens 100k copy: {exc}") from None
         logger.warning(
             "%s is not the official MovieLens 100k (%s). It passed the format checks and will be used, but "
             "results may differ from published ones: use the official archive for reproducible runs.",
@@ -225,12 +231,12 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
             with handle:
                 digest, size, expected = self._stream(handle)
             if expected is not None and size != expected:
-                raise DatasetError(
+                raise MovieLensArchiveError(
                     f"The download from {self._url} stopped after {size:,} of {expected:,} bytes. "
                     f"Run again to retry. {self._how_to_fix()}"
                 )
             if digest != self._md5:
-                raise DatasetError(
+                raise MovieLensArchiveError(
                     f"The archive downloaded from {self._url} failed its checksum: md5 {digest}, expected "
                     f"{self._md5} ({size:,} bytes). It is corrupt or not the official file. Run again to "
                     f"retry. {self._how_to_fix()}"
@@ -262,13 +268,13 @@ class MovieLensArchiveDataset(AbstractDataset[None, dict[str, bytes]]):
                         logger.info("  %5.1f MB", size / 1e6)
                         next_report += 0.1
         except http.client.IncompleteRead:
-            raise DatasetError(
+            raise MovieLensArchiveError(
                 f"The download from {self._url} was cut off after {size:,} bytes. Run again to retry. "
                 f"{self._how_to_fix()}"
             ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise DatasetError(
+            raise MovieLensArchiveError(
                 f"Could not download MovieLens 100k from {self._url}: {reason}. {self._how_to_fix()}"
             ) from None
         return digest.hexdigest(), size, expected

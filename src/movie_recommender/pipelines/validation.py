@@ -11,11 +11,12 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from movie_recommender.errors import UserError
 from movie_recommender.recsys import Recommender, check_count
 from movie_recommender.recsys.models import MODELS, make_model
 from movie_recommender.recsys.movielens import RATING_SCALE
 
-REGENERATE = "regenerate it with kedro run --pipeline data_processing"
+REGENERATE = "regenerate it with kedro run --pipelines data_processing"
 
 
 def require_int(name: str, value: object, minimum: int = 1) -> int:
@@ -23,7 +24,7 @@ def require_int(name: str, value: object, minimum: int = 1) -> int:
     try:
         return check_count(name, value, minimum)
     except ValueError as exc:
-        raise ValueError(
+        raise UserError(
             f"Parameter {exc} Set it in conf/base/parameters.yml or on the command line, "
             f"e.g. kedro run --params {name}={max(minimum, 10)}."
         ) from None
@@ -36,7 +37,7 @@ def model_names(models: object) -> list[str]:
 
 def _require_models_mapping(models: object) -> None:
     if not isinstance(models, Mapping):
-        raise ValueError(
+        raise UserError(
             f"Parameter models must map model names to their settings, got {models!r}; "
             "see conf/base/parameters_modeling.yml."
         )
@@ -51,30 +52,30 @@ def model_from_params(name: object, models: object) -> Recommender:
     where = f"conf/base/parameters_modeling.yml, or e.g. kedro run --params models.{name}.<setting>=<value>"
     _require_models_mapping(models)
     if not isinstance(name, str) or name not in model_names(models):
-        raise ValueError(
+        raise UserError(
             f"Parameter model must be one of {model_names(models)}, got {name!r}; set it in "
             "conf/base/parameters_modeling.yml or e.g. kedro run --params model=user_knn."
         )
     params = models.get(name) or {}
     if not isinstance(params, Mapping):
-        raise ValueError(f"Parameter models.{name} must be a mapping of model settings, got {params!r}; see {where}.")
+        raise UserError(f"Parameter models.{name} must be a mapping of model settings, got {params!r}; see {where}.")
     params = dict(params)
     if "model" not in params and name not in MODELS:
-        raise ValueError(
+        raise UserError(
             f"Parameter models.{name} is not a model's name: add `model: <one of {sorted(MODELS)}>` to say "
             f"which model these settings are for; see {where}."
         )
     kind = params.pop("model", name)
     if kind not in MODELS:
-        raise ValueError(f"Parameter models.{name}.model must be one of {sorted(MODELS)}, got {kind!r}; see {where}.")
+        raise UserError(f"Parameter models.{name}.model must be one of {sorted(MODELS)}, got {kind!r}; see {where}.")
     allowed = list(inspect.signature(MODELS[kind]).parameters)
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"Unknown models.{name} parameter(s) {unknown}; allowed: {allowed}; see {where}.")
+        raise UserError(f"Unknown models.{name} parameter(s) {unknown}; allowed: {allowed}; see {where}.")
     try:
         return make_model(kind, params)
     except ValueError as exc:
-        raise ValueError(f"Parameter models.{name}.{exc} See {where}.") from None
+        raise UserError(f"Parameter models.{name}.{exc} See {where}.") from None
 
 
 def check_models(models: object) -> None:
@@ -100,18 +101,18 @@ def check_evaluation(evaluation: object, models: object = None) -> dict:
 
     Model names are checked against the registry and the named settings in ``models``, when given.
     """
-    where = "conf/base/parameters_evaluation.yml, or e.g. kedro run --pipeline evaluation --params evaluation.k=20"
+    where = "conf/base/parameters_evaluation.yml, or e.g. kedro run --pipelines evaluation --params evaluation.k=20"
     if not isinstance(evaluation, Mapping):
-        raise ValueError(f"Parameter evaluation must be a mapping of settings, got {evaluation!r}; see {where}.")
+        raise UserError(f"Parameter evaluation must be a mapping of settings, got {evaluation!r}; see {where}.")
     unknown = sorted(set(evaluation) - set(EVALUATION_DEFAULTS))
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"Unknown evaluation parameter(s) {unknown}; allowed: {list(EVALUATION_DEFAULTS)}; see {where}."
         )
     settings = {**EVALUATION_DEFAULTS, **evaluation}
 
-    def bad(name: str, expected: str) -> ValueError:
-        return ValueError(f"Parameter evaluation.{name} must be {expected}, got {settings[name]!r}; see {where}.")
+    def bad(name: str, expected: str) -> UserError:
+        return UserError(f"Parameter evaluation.{name} must be {expected}, got {settings[name]!r}; see {where}.")
 
     if settings["split"] not in SPLITS:
         raise bad("split", f"one of {list(SPLITS)}")
@@ -163,11 +164,22 @@ def check_parameters(params: Mapping[str, object]) -> None:
             CHECKS_WITH_MODELS[name](value, params.get("models", {} if name == "model" else None))
 
 
+def require_known_user(user_id: int, user_ids) -> None:
+    """Raise a message listing the known ids if ``user_id`` is not among ``user_ids`` (the trained-on users)."""
+    ids = pd.unique(pd.Series(user_ids, dtype="int64"))
+    if not (ids == user_id).any():
+        raise UserError(
+            f"user_id {user_id} has no ratings in the training data ({len(ids)} users with ids "
+            f"{int(ids.min())}-{int(ids.max())} after filtering; users below min_user_ratings are dropped). "
+            f"Pick one of them, e.g. kedro run --params user_id={int(ids.min())}."
+        )
+
+
 def require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:
     """Raise a message naming the dataset if it lacks any of ``columns``."""
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise ValueError(f"{dataset} lacks the column(s) {missing}: {REGENERATE}.")
+        raise UserError(f"{dataset} lacks the column(s) {missing}: {REGENERATE}.")
 
 
 def check_ratings_table(ratings: pd.DataFrame, dataset: str) -> None:
@@ -175,7 +187,7 @@ def check_ratings_table(ratings: pd.DataFrame, dataset: str) -> None:
     require_columns(ratings, dataset, ["userId", "movieId", "rating"])
     for column in ("userId", "movieId"):
         if not pd.api.types.is_integer_dtype(ratings[column]):
-            raise ValueError(f"{dataset}.{column} must hold whole numbers only: {REGENERATE}.")
+            raise UserError(f"{dataset}.{column} must hold whole numbers only: {REGENERATE}.")
     low, high = RATING_SCALE
     if not pd.api.types.is_numeric_dtype(ratings["rating"]) or not ratings["rating"].between(low, high).all():
-        raise ValueError(f"{dataset}.rating must hold numbers from {low} to {high} only: {REGENERATE}.")
+        raise UserError(f"{dataset}.rating must hold numbers from {low} to {high} only: {REGENERATE}.")

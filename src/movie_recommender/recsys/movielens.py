@@ -7,6 +7,7 @@ Every error names the file and line at fault and says what was expected.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -143,3 +144,23 @@ def parse_movies(raw: bytes, genres: list[str], source: str = "u.item") -> pd.Da
     movies = pd.DataFrame.from_records(records, columns=MOVIE_COLUMNS)
     movies["year"] = movies["year"].astype("Int64")
     return movies
+
+
+def check_rated_movies(
+    ratings: pd.DataFrame, movies: pd.DataFrame, raw_ratings: bytes, source: str = "u.data", movies_source: str = "u.item"
+) -> None:
+    """Raise :class:`MovieLensFormatError` naming the first line of ``raw_ratings`` (the bytes ``ratings``
+    was parsed from by :func:`parse_ratings`) that rates a movie missing from ``movies``."""
+    unknown = ~ratings["movieId"].isin(movies["movieId"]).to_numpy()
+    if not unknown.any():
+        return
+    first = int(np.flatnonzero(unknown)[0])  # the row of the first such rating; rows skip blank lines
+    linenos = (lineno for lineno, line in enumerate(_lines(raw_ratings), start=1) if line.strip())
+    lineno = next(itertools.islice(linenos, first, None))
+    ids = sorted(set(ratings["movieId"].to_numpy()[unknown].tolist()))  # Python ints: printed as 99999
+    shown = ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")
+    raise MovieLensFormatError(
+        f"{source} line {lineno} rates movie {int(ratings['movieId'].iat[first])}, which {movies_source} does not "
+        f"list ({int(unknown.sum())} rating(s) of {len(ids)} such movie(s) in all: {shown}). The archive's files "
+        f"do not belong together: re-download the archive, or add the movie to {movies_source}."
+    )

@@ -27,6 +27,36 @@ def test_convert_reports_the_bad_line(members):
         convert_ml100k(members)
 
 
+def test_convert_rejects_a_rating_of_a_movie_missing_from_u_item(members):
+    """Found at conversion, naming the member and line, ids printed plainly (not np.int64(99999))."""
+    members["u.data"] = members["u.data"].replace(b"\n", b"\n\n", 1)  # a blank line: line numbers still right
+    members["u.data"] += b"7\t99999\t4\t881250949\n8\t99998\t3\t881250950\n8\t99999\t2\t881250951\n"
+    line = members["u.data"].count(b"\n") - 2
+    with pytest.raises(MovieLensFormatError) as raised:
+        convert_ml100k(members)
+    message = str(raised.value)
+    assert message.startswith(f"u.data line {line} rates movie 99999, which u.item does not list")
+    assert "(3 rating(s) of 2 such movie(s) in all: 99998, 99999)" in message
+    assert "np.int64" not in message
+
+
+def test_convert_writes_nothing_for_a_rating_of_an_unknown_movie(members, tmp_path):
+    from kedro.io import DataCatalog
+    from kedro.runner import SequentialRunner
+    from kedro_datasets.pandas import CSVDataset
+
+    from movie_recommender.pipelines.data_processing import create_pipeline
+
+    members["u.data"] += b"7\t99999\t4\t881250949\n"
+    catalog = DataCatalog({name: CSVDataset(filepath=str(tmp_path / f"{name}.csv")) for name in ("ratings", "movies")})
+    catalog["ml100k_archive"] = members
+    catalog["params:min_user_ratings"] = 1
+    catalog["params:min_movie_ratings"] = 1
+    with pytest.raises(MovieLensFormatError, match="rates movie 99999"):
+        SequentialRunner().run(create_pipeline(), catalog)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ingest_merges_titles(members):
     ratings, movies = convert_ml100k(members)
     merged = ingest(ratings, movies)
@@ -37,14 +67,14 @@ def test_ingest_merges_titles(members):
 
 def test_ingest_rejects_ratings_of_unknown_movies(members):
     ratings, movies = convert_ml100k(members)
-    with pytest.raises(ValueError, match=r"ratings refer to 1 movie id\(s\) missing from movies"):
+    with pytest.raises(ValueError, match=r"ratings refer to 1 movie id\(s\) missing from movies \(first: 1\)"):
         ingest(ratings, movies[movies.movieId != 1])
 
 
 def test_ingest_rejects_tables_without_their_columns(members):
     ratings, movies = convert_ml100k(members)
     with pytest.raises(
-        ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipeline data_processing"
+        ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipelines data_processing"
     ):
         ingest(ratings, movies.drop(columns="title"))
 

@@ -20,3 +20,7 @@ def test_data_processing_pipeline(members):
     assert summary["output"]["ratings"] == len(clean)
     assert summary["input"]["ratings"] == members["u.data"].count(b"\n")
     assert {"title", "year", "genres"} <= set(clean.columns)
+
+    counts = outputs["movie_rating_counts"].load()  # of every rating, not only the filtered ones
+    assert counts["ratings"].sum() == summary["input"]["ratings"] > len(clean)
+    assert counts["ratings"].is_monotonic_decreasing

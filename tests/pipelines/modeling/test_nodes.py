@@ -57,7 +57,7 @@ def test_train_model_unknown_model(clean_and_movies):
     ],
 )
 def test_train_model_bad_ratings(clean_and_movies, edit, message):
-    with pytest.raises(ValueError, match=message + ".*kedro run --pipeline data_processing"):
+    with pytest.raises(ValueError, match=message + ".*kedro run --pipelines data_processing"):
         train_model(edit(clean_and_movies[0]), clean_and_movies[1], "user_knn", {})
 
 

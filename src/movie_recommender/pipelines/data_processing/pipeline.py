@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import convert_ml100k, ingest, transform
+from .nodes import convert_ml100k, count_movie_ratings, ingest, transform
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,6 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(convert_ml100k, "ml100k_archive", ["ratings", "movies"], name="convert_ml100k"),
             Node(ingest, ["ratings", "movies"], "ratings_with_movies", name="ingest"),
+            Node(count_movie_ratings, "ratings", "movie_rating_counts", name="count_movie_ratings"),
             Node(
                 transform,
                 ["ratings_with_movies", "params:min_user_ratings", "params:min_movie_ratings"],

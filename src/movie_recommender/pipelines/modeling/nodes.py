@@ -12,8 +12,10 @@ from movie_recommender.pipelines.validation import (
     model_from_params,
     require_columns,
     require_int,
+    require_known_user,
 )
-from movie_recommender.recsys import Recommender, UnknownUserError
+from movie_recommender.errors import UserError
+from movie_recommender.recsys import Recommender
 from movie_recommender.recsys.movielens import MOVIE_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -34,16 +36,9 @@ def recommend(model: Recommender, movies: pd.DataFrame, user_id: int, top_n: int
     top_n = require_int("top_n", top_n)
     require_columns(movies, "movies", MOVIE_COLUMNS)
     if movies["movieId"].duplicated().any():
-        raise ValueError(f"movies lists some movieId more than once: {REGENERATE}.")
-    try:
-        top = model.recommend(user_id, top_n)
-    except UnknownUserError:
-        ids = model.user_ids_
-        raise ValueError(
-            f"user_id {user_id} has no ratings in the training data ({len(ids)} users with ids "
-            f"{ids.min()}-{ids.max()} after filtering; users below min_user_ratings are dropped). "
-            f"Pick one of them, e.g. kedro run --params user_id={ids[0]}."
-        ) from None
+        raise UserError(f"movies lists some movieId more than once: {REGENERATE}.")
+    require_known_user(user_id, model.user_ids_)
+    top = model.recommend(user_id, top_n)
     if len(top) < top_n:
         logger.warning("Only %d movies could be recommended to user %d (top_n=%d).", len(top), user_id, top_n)
     top = top.merge(movies, on="movieId", how="left", validate="many_to_one")

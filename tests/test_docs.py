@@ -1,0 +1,23 @@
+"""What the README, the configuration, the notebooks and the messages tell a user to type is current."""
+
+import re
+
+from tests.conftest import PROJECT_ROOT
+
+# Kedro 1.7 deprecates `kedro run --pipeline NAME` for `--pipelines NAME[,NAME]`.
+DEPRECATED_FLAG = re.compile(r"kedro run\b[^\n`]*--pipeline(?![s\w-])")
+
+
+def test_no_deprecated_pipeline_flag_is_suggested():
+    files = [
+        PROJECT_ROOT / "README.md",
+        *(PROJECT_ROOT / "conf").rglob("*.yml"),
+        *(PROJECT_ROOT / "notebooks").glob("*.ipynb"),
+        *(PROJECT_ROOT / "src").rglob("*.py"),
+    ]
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}: {match.group(0)}"
+        for path in files
+        for match in DEPRECATED_FLAG.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == [], "use --pipelines (Kedro 1.7):\n" + "\n".join(found)
