@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # the project's code, without installing it
 MODEL = Path("data/06_models/recommender.pkl")
 MOVIES = Path("data/02_intermediate/movies.csv")
+COUNTS = Path("data/03_primary/movie_rating_counts.csv")
 
 
 def free_port() -> int:
@@ -48,7 +49,7 @@ def env() -> dict[str, str]:
 
 def project_with_artifacts(workdir: Path, fresh: bool = False) -> tuple[Path, str]:
     """The project root to serve and where its model comes from."""
-    if not fresh and (ROOT / MODEL).is_file() and (ROOT / MOVIES).is_file():
+    if not fresh and all((ROOT / path).is_file() for path in (MODEL, MOVIES, COUNTS)):
         return ROOT, "the artifacts of your last `kedro run`"
     root = workdir / "project"
     shutil.copytree(ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
@@ -78,9 +79,9 @@ def project_with_artifacts(workdir: Path, fresh: bool = False) -> tuple[Path, st
     return root, source
 
 
-def start_server(root: Path, port: int, log) -> subprocess.Popen:
+def start_server(root: Path, port: int, log, access_log: bool = True) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "serve", "--port", str(port)],
+        [sys.executable, "-m", "kedro", "serve", "--port", str(port), f"--{'' if access_log else 'no-'}access-log"],
         cwd=root,
         env=env(),
         stdout=log,
@@ -248,6 +249,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--fresh", action="store_true", help="fit a model in a temporary copy of the project")
     parser.add_argument("--no-warm-up", action="store_true", help="measure with cold per-user caches")
+    parser.add_argument("--no-access-log", action="store_true", help="serve without the line per request")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
@@ -259,7 +261,7 @@ def main() -> None:
         port = free_port()
         with (workdir / "server.log").open("w+") as log:
             started = time.perf_counter()
-            server = start_server(root, port, log)
+            server = start_server(root, port, log, access_log=not args.no_access_log)
             startup = time.perf_counter() - started
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
