@@ -36,6 +36,7 @@ handlers:
   console: {class: logging.StreamHandler, stream: ext://sys.stderr}
 root: {level: INFO, handlers: [console]}
 """
+WRITTEN_BY_HOOKS = {"run_manifest"}  # movie_recommender.hooks.RunManifest writes it after each run
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 
@@ -50,6 +51,8 @@ def catalog_layers() -> dict[str, str | None]:
     for path in sorted((PROJECT_ROOT / "conf" / "base").glob("**/catalog*.yml")):
         for name, entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
             if name.startswith("_") or "{" in name:  # YAML anchors, dataset factory patterns
+                continue
+            if name in WRITTEN_BY_HOOKS:  # in no pipeline, so in no graph
                 continue
             layers[name] = ((entry.get("metadata") or {}).get("kedro-viz") or {}).get("layer")
     return layers

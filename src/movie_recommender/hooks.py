@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from typing import Any
 
 import pandas as pd
@@ -9,10 +12,25 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
+from movie_recommender.datasets.manifest import (
+    MANIFEST_DATASET,
+    catalog_dataset,
+    display_path,
+    file_fingerprint,
+    frame_checksum,
+    jsonable,
+    load_manifest,
+    local_path,
+    now,
+    project_outputs,
+    rows_of,
+)
 from movie_recommender.pipelines.validation import check_parameters, require_known_user
 
 # The ratings every model of the run is trained on: user_id must have some.
 TRAINING_RATINGS = "ratings_clean"
+
+logger = logging.getLogger(__name__)
 
 
 class ValidateParameters:
@@ -48,3 +66,113 @@ class ValidateParameters:
     @hook_impl
     def on_pipeline_error(self) -> None:
         self._user_id = None
+
+
+def all_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline of the project by name (Kedro's registry may hold only the ones being run)."""
+    import importlib
+    import pkgutil
+
+    import movie_recommender.pipelines as package
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if info.ispkg and hasattr(module, "create_pipeline"):
+            found[info.name] = module.create_pipeline()
+    return found
+
+
+class RunManifest:
+    """Runs only on artifacts that belong together (see :mod:`movie_recommender.datasets.manifest`).
+
+    Before any node runs: every input that one of the project's pipelines writes must be the file the run
+    manifest lists, else the run stops with a message (nothing is written). After a successful run: the
+    checksums and row counts of everything it wrote, with its parameters, are added to the manifest. A run
+    that fails or is killed leaves the manifest as it was, so its partial outputs are refused downstream.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._saved: dict[str, dict[str, Any]] = {}
+        self._inputs: dict[str, dict[str, Any]] = {}
+        self._started_at = ""
+        self._catalog: DataCatalog | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        pipelines = all_pipelines()
+        self._saved, self._inputs, self._started_at, self._catalog = {}, {}, now(), catalog
+        manifest = load_manifest(catalog)
+        if manifest is None:
+            return
+        written = project_outputs(pipelines.values()) | set(manifest.artifacts)
+        for name in sorted(set(pipeline.inputs()) & written):
+            path = local_path(catalog_dataset(catalog, name))
+            if path is None:
+                continue
+            makers = sorted(key for key, p in pipelines.items() if name in p.all_outputs())
+            remedy = f"re-create it with `kedro run{' --pipeline ' + makers[0] if makers else ''}`"
+            self._inputs[name] = manifest.verify_file(name, path, remedy)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        dataset = catalog_dataset(self._catalog, dataset_name) if self._catalog is not None else None
+        if dataset is None:
+            return
+        saved: dict[str, Any] = {"rows": rows_of(data)}
+        if local_path(dataset) is None and saved["rows"] is not None:  # a table: checksum its content
+            saved["sha256"] = frame_checksum(data)
+        with self._lock:
+            self._saved[dataset_name] = saved
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, run_result: Any, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        manifest = load_manifest(catalog)
+        if manifest is None:
+            return
+        outputs = {}
+        for name in sorted(pipeline.all_outputs()):
+            dataset = catalog_dataset(catalog, name)
+            if dataset is None or name == MANIFEST_DATASET:
+                continue
+            saved = self._saved.get(name, {})
+            path = local_path(dataset)
+            if path is not None and path.is_file():
+                outputs[name] = {
+                    "kind": "file",
+                    "path": display_path(path),
+                    **file_fingerprint(path),
+                    "rows": saved.get("rows"),
+                }
+            elif "sha256" in saved:
+                table = getattr(dataset, "table_name", None)
+                outputs[name] = {"kind": "table", "table": table, "rows": saved["rows"], "sha256": saved["sha256"]}
+        if not outputs:
+            return
+        parameters = {
+            name.removeprefix("params:"): jsonable(catalog.load(name))
+            for name in sorted(pipeline.inputs())
+            if name.startswith("params:")
+        }
+        run_id = str(run_params.get("run_id") or run_params.get("session_id") or uuid.uuid4().hex)
+        run = {
+            "started_at": self._started_at,
+            "finished_at": now(),
+            "pipeline": jsonable(run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__"),
+            "nodes": jsonable(run_params.get("node_names") or []),
+            "dataset": parameters.get("dataset", _release(catalog)),
+            "parameters": parameters,
+            "inputs": self._inputs,
+        }
+        updated = manifest.record_run(run_id, run, outputs)
+        catalog.save(MANIFEST_DATASET, updated.content)
+        logger.info("Recorded run %s in the run manifest %s (%s).", run_id, manifest.where, ", ".join(outputs))
+
+
+def _release(catalog: DataCatalog) -> Any:
+    """The ``dataset`` parameter (the MovieLens release) when the project has one."""
+    try:
+        return jsonable(catalog.load("params:dataset"))
+    except Exception:
+        return None

@@ -16,9 +16,10 @@ warnings.filterwarnings(
 )
 
 # Instantiated project hooks, executed in Last-In-First-Out (LIFO) order.
-from movie_recommender.hooks import ValidateParameters  # noqa: E402
+from movie_recommender.hooks import RunManifest, ValidateParameters  # noqa: E402
 
-HOOKS = (ValidateParameters(),)
+# ValidateParameters runs first (LIFO): a bad parameter is reported before the inputs are checked.
+HOOKS = (RunManifest(), ValidateParameters())
 
 # Installed plugins for which to disable hook auto-registration.
 # DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

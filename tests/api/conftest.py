@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from movie_recommender.api import ServingState, create_app
+from movie_recommender.datasets.manifest import Manifest, file_fingerprint
 from movie_recommender.pipelines.data_processing.nodes import convert_ml100k
 from movie_recommender.recsys import UserKNN
 from tests.conftest import make_members
@@ -35,3 +36,34 @@ def state(fitted):
 def client(state):
     with TestClient(create_app(state), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def record_run(root):
+    """Write data/06_models/run_manifest.json as a finished `kedro run` would, listing the files as they are."""
+    import json
+
+    files = {
+        "recommender": "data/06_models/recommender.pkl",
+        "movies": "data/02_intermediate/movies.csv",
+        "movie_rating_counts": "data/03_primary/movie_rating_counts.csv",
+    }
+    outputs = {
+        name: {"kind": "file", "path": path, **file_fingerprint(root / path)}
+        for name, path in files.items()
+        if (root / path).is_file()
+    }
+    run = {"finished_at": "2026-01-02T03:04:05+00:00", "parameters": {}, "inputs": {}}
+    manifest = Manifest(None).record_run("run-1", run, outputs)
+    (root / "data/06_models/run_manifest.json").write_text(json.dumps(manifest.content))
+
+
+def place_artifacts(root, model, movies):
+    """The model (pickled), movies and rating counts of a `kedro run`, listed in its run manifest."""
+    import pickle
+
+    for folder in ("06_models", "02_intermediate", "03_primary"):
+        (root / "data" / folder).mkdir(parents=True, exist_ok=True)
+    (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model))
+    movies.to_csv(root / "data/02_intermediate/movies.csv", index=False)
+    pd.DataFrame({"movieId": [1], "ratings": [10]}).to_csv(root / "data/03_primary/movie_rating_counts.csv", index=False)
+    record_run(root)

@@ -182,38 +182,70 @@ def test_load_project_state_says_to_run_kedro(tmp_path):
         load_project_state(tmp_path)
 
 
-def test_load_project_state_reads_the_catalog(tmp_path, fitted, monkeypatch):
-    """A copy of the project with the artifacts of a `kedro run`: loaded through the catalog."""
+class RunsCode:
+    """A pickle that runs a command when loaded (what a writable data/06_models/ would let anyone plant)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+class NotAModel:
+    ratings_ = None  # passes a hasattr check, then fails deeper
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch):
     import shutil
 
     from tests.conftest import PROJECT_ROOT
 
-    model, movies, _ = fitted
     root = tmp_path / "project"
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.chdir(root)
+    return root
+
+
+def test_load_project_state_reads_the_catalog(project_copy, fitted):
+    """A copy of the project with the artifacts of a `kedro run`: loaded through the catalog."""
+    from tests.api.conftest import record_run
+
+    root, (model, movies, _) = project_copy, fitted
     with pytest.raises(ArtifactsMissingError, match=r"recommender .* is missing: run `kedro run`"):
         load_project_state(root)
     (root / "data/06_models").mkdir(parents=True)
     (root / "data/02_intermediate").mkdir(parents=True)
-    (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model))
+    model_file = root / "data/06_models/recommender.pkl"
+    model_file.write_bytes(pickle.dumps(model))
     movies.to_csv(root / "data/02_intermediate/movies.csv", index=False)
     with pytest.raises(ArtifactsMissingError, match=r"movie_rating_counts .* is missing: run `kedro run`"):
         load_project_state(root)
     (root / "data/03_primary").mkdir(parents=True)
     counts = pd.DataFrame({"movieId": [1, 25], "ratings": [1234, 3]})  # of the whole data set, before filtering
     counts.to_csv(root / "data/03_primary/movie_rating_counts.csv", index=False)
+    with pytest.raises(ArtifactsMissingError, match="there is no run manifest"):
+        load_project_state(root)
+    record_run(root)
     loaded = load_project_state(root, precompute=False)
     assert loaded.rating_counts == {1: 1234, 25: 3}
     assert loaded.info["class"] == "UserKNN" and loaded.info["users"] == 30 and len(loaded.info["version"]) == 12
-    assert isinstance(pd.Timestamp(loaded.info["trained_at"]), pd.Timestamp)
-    (root / "data/06_models/recommender.pkl").write_bytes(b"not a pickle")
+    assert loaded.info["trained_at"] == "2026-01-02T03:04:05+00:00" and loaded.info["run"] == "run-1"
+    assert loaded.info["file"] == "data/06_models/recommender.pkl"  # never the absolute path
+    model_file.write_bytes(b"not a pickle")
+    with pytest.raises(ArtifactsMissingError, match="is not the file the run manifest lists"):
+        load_project_state(root)
+    record_run(root)  # listed, but unreadable
     with pytest.raises(ArtifactsMissingError, match="cannot read recommender"):
         load_project_state(root)
-    (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model)[:1000])  # truncated
+    model_file.write_bytes(pickle.dumps(model)[:1000])  # truncated
+    record_run(root)
     with pytest.raises(ArtifactsMissingError) as raised:
         load_project_state(root)
     message = str(raised.value)
@@ -229,6 +261,60 @@ def test_load_project_state_reads_the_catalog(tmp_path, fitted, monkeypatch):
         result = CliRunner().invoke(serve, args)
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert "Cannot serve: cannot read recommender" in result.output
+
+
+def test_a_model_file_the_manifest_does_not_list_is_never_unpickled(project_copy, fitted, tmp_path):
+    from tests.api.conftest import place_artifacts
+
+    root, (model, movies, _) = project_copy, fitted
+    place_artifacts(root, model, movies)
+    model_file = root / "data/06_models/recommender.pkl"
+    state = load_project_state(root, precompute=False)
+
+    marker = tmp_path / "code-ran"
+    model_file.write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(ArtifactsMissingError, match="is not the file the run manifest lists.*Refusing it"):
+        load_project_state(root)
+    assert not marker.exists()
+
+    # the same through --watch: the reload is refused, the current model keeps serving
+    from fastapi.testclient import TestClient
+
+    from movie_recommender.api import create_app
+
+    model_file.write_bytes(pickle.dumps(model))
+    app = create_app(state, reload=lambda: load_project_state(root, precompute=False), watch=state.files, interval=0.02)
+    with TestClient(app) as client:
+        model_file.write_bytes(pickle.dumps(RunsCode(marker)))
+        _wait(lambda: False, timeout=0.3)
+        assert client.get("/health").json()["model"]["version"] == state.info["version"]
+        assert client.get("/users/7/recommendations").status_code == 200
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("thing", [{"not": "a model"}, NotAModel()], ids=["dict", "attributes"])
+def test_an_object_that_is_not_a_model_is_refused_with_one_line(project_copy, fitted, thing):
+    from tests.api.conftest import place_artifacts
+
+    root, (_, movies, _) = project_copy, fitted
+    place_artifacts(root, thing, movies)  # even when the manifest lists it
+    with pytest.raises(ArtifactsMissingError, match="is not a fitted movie_recommender model.*`kedro run`"):
+        load_project_state(root)
+
+
+def test_a_model_and_movies_from_runs_that_disagree_are_refused(project_copy, fitted):
+    import json
+
+    from tests.api.conftest import place_artifacts
+
+    root, (model, movies, _) = project_copy, fitted
+    place_artifacts(root, model, movies)
+    manifest_file = root / "data/06_models/run_manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["runs"]["run-1"]["inputs"] = {"movies": {"sha256": "0" * 64}}  # trained on other movies
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactsMissingError, match="recommender and movies do not belong together"):
+        load_project_state(root)
 
 
 def test_explanations_agree_for_short_and_long_lists(client):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
-import tempfile
 import threading
 import time
 import uuid
@@ -14,7 +14,13 @@ import pytest
 from kedro.io import DatasetError
 from sqlalchemy import create_engine, inspect, text
 
-from movie_recommender.datasets import AtomicPickleDataset, AtomicSQLTableDataset
+from movie_recommender.datasets import (
+    AtomicCSVDataset,
+    AtomicJSONDataset,
+    AtomicMatplotlibDataset,
+    AtomicPickleDataset,
+    AtomicSQLTableDataset,
+)
 
 POSTGRES_ENV = "MOVIE_RECOMMENDER_TEST_POSTGRES_URL"
 
@@ -48,26 +54,80 @@ def test_pickle_crash_mid_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
 
 
-def test_pickle_failure_before_the_write_closes_and_removes_the_temp_file(tmp_path, monkeypatch):
-    dataset = AtomicPickleDataset(filepath=str(tmp_path / "model.pkl"))
-    opened = []
-    real_mkstemp = tempfile.mkstemp
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    import subprocess
+    import sys
 
-    def mkstemp(*args, **kwargs):
-        fd, name = real_mkstemp(*args, **kwargs)
-        opened.append(fd)
-        return fd, name
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
-    def fchmod(*_args):
-        raise PermissionError("fchmod refused")
 
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    monkeypatch.setattr(os, "fchmod", fchmod)
-    with pytest.raises(DatasetError, match="fchmod refused"):
-        dataset.save({"a": 1})
-    with pytest.raises(OSError):  # the descriptor was closed, not leaked
-        os.fstat(opened[0])
-    assert [p.name for p in tmp_path.iterdir()] == []
+def test_a_save_removes_stale_temporary_files_of_its_own_file_only(tmp_path):
+    path = tmp_path / "model.pkl"
+    dead = dead_pid()
+    stale = [tmp_path / f".model.pkl.{dead}.ab12cd34.tmp", tmp_path / ".model.pkl.k3j2h4xz.tmp"]  # and the old form
+    kept = [
+        tmp_path / f".model.pkl.{os.getppid()}.ab12cd34.tmp",  # a live process: maybe a concurrent save
+        tmp_path / f".other.pkl.{dead}.ab12cd34.tmp",  # another file's
+        tmp_path / "model.pkl.tmp",  # not a temporary file of ours
+    ]
+    for file in stale + kept:
+        file.write_bytes(b"partial")
+    AtomicPickleDataset(filepath=str(path)).save({"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.pkl", *(k.name for k in kept)])
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    AtomicPickleDataset(filepath=str(tmp_path / "model.pkl")).save(1)
+    AtomicCSVDataset(filepath=str(tmp_path / "table.csv")).save(pd.DataFrame({"a": [1]}))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("model.pkl", "table.csv"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def half_then_fail(write_half):
+    """A writer that puts part of its output in the file, then fails (a crash mid-write)."""
+
+    def fail(*args, **kwargs):
+        write_half(*args, **kwargs)
+        raise RuntimeError("crash mid-write")
+
+    return fail
+
+
+def test_csv_json_and_plot_saves_are_atomic(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, other = plt.figure(), plt.figure()
+    figure.gca().plot([1, 2], [3, 4])
+    other.gca().plot([1, 2], [4, 3])
+    cases = [
+        (AtomicCSVDataset, "t.csv", pd.DataFrame({"a": range(1000)}), pd.DataFrame({"a": range(5)}), pd.DataFrame,
+         "to_csv", lambda self, path_or_buf=None, **kw: path_or_buf.write("a\n1\n")),
+        (AtomicJSONDataset, "t.json", {"a": list(range(1000))}, {"a": 1}, json, "dump",
+         lambda data, stream, **kw: stream.write('{"a": [1, ')),
+        (AtomicMatplotlibDataset, "t.png", figure, other, type(figure), "savefig",
+         lambda self, stream, **kw: stream.write(b"\x89PNG")),
+    ]
+    for dataset_class, name, old, new, owner, method, write_half in cases:
+        path = tmp_path / name
+        dataset = dataset_class(filepath=str(path))
+        dataset.save(old)
+        before = path.read_bytes()
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, method, half_then_fail(write_half))
+            with pytest.raises(DatasetError, match="crash mid-write"):
+                dataset.save(new)
+        assert path.read_bytes() == before, name  # the old file, whole
+        dataset.save(new)
+        assert path.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json", "t.png"]  # no temporary files left
 
 
 def test_pickle_reader_never_sees_partial_file(tmp_path):

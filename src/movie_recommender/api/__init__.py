@@ -16,18 +16,11 @@ def app_from_project(
     and, with ``$MOVIE_RECOMMENDER_ACCESS_LOG=1``, one log line per request (:mod:`.access_log`).
     """
     import os
-    from pathlib import Path
 
     root = project_path or os.environ.get("MOVIE_RECOMMENDER_PROJECT", ".")
     interval = float(os.environ.get("MOVIE_RECOMMENDER_WATCH", 10) if watch is None else watch)
     state = load_project_state(root, env=env)
-    model_file = state.info.get("file")
-    app = create_app(
-        state,
-        reload=lambda: load_project_state(root, env=env),
-        watch=Path(model_file) if model_file else None,
-        interval=interval,
-    )
+    app = create_app(state, reload=lambda: load_project_state(root, env=env), watch=state.files, interval=interval)
     if os.environ.get("MOVIE_RECOMMENDER_ACCESS_LOG") == "1" if access_log is None else access_log:
         from .access_log import AccessLog
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -124,12 +124,13 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown user or movie"}}
 
 
 # --------------------------------------------------------------------- the app
-def _signature(path: FilePath) -> tuple[int, int, int] | None:
+def _signature(paths: tuple[FilePath, ...]) -> tuple | None:
+    """What changes when any of the files is replaced (None while one is missing)."""
     try:
-        stat = path.stat()
+        stats = [path.stat() for path in paths]
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+    return tuple((stat.st_mtime_ns, stat.st_size, stat.st_ino) for stat in stats)
 
 
 def _refreeze() -> None:
@@ -142,16 +143,18 @@ def _refreeze() -> None:
 def create_app(
     state: ServingState,
     reload: Callable[[], ServingState] | None = None,
-    watch: FilePath | None = None,
+    watch: FilePath | Sequence[FilePath] | None = None,
     interval: float = 10.0,
 ) -> FastAPI:
     """The API over a loaded :class:`ServingState`.
 
-    With ``reload`` and ``watch`` (the model file), the file is checked every ``interval`` seconds; when
-    a new model has been renamed into place (``kedro run``), ``reload()`` builds a new state in a thread
-    and requests switch to it at once. Until then, and if reloading fails, the current state serves.
+    With ``reload`` and ``watch`` (the model file and the run manifest), the files are checked every
+    ``interval`` seconds; when one has been renamed into place (``kedro run``), ``reload()`` builds a new
+    state in a thread and requests switch to it at once. Until then, and if reloading fails (e.g. a model
+    the run manifest does not list yet), the current state serves.
     """
     current = [state]  # requests read current[0]; a reload swaps it in one assignment
+    watch = (watch,) if isinstance(watch, FilePath) else tuple(watch or ())
 
     async def watch_model():
         last = _signature(watch)
@@ -164,10 +167,10 @@ def create_app(
             try:
                 current[0] = await asyncio.to_thread(reload)
             except Exception as error:
-                logger.warning("Keeping the current model: reloading %s failed: %s", watch, error)
+                logger.warning("Keeping the current model: reloading failed: %s", error)
                 continue
             app.state.serving = current[0]
-            logger.info("Now serving the new model in %s (%s)", watch, current[0].info.get("version"))
+            logger.info("Now serving the new model %s (%s)", current[0].info.get("file"), current[0].info.get("version"))
             await asyncio.to_thread(_refreeze)  # let the collector free the old state (frozen by gc.freeze)
 
     @asynccontextmanager

@@ -8,7 +8,6 @@ synthetic ones).
 from __future__ import annotations
 
 import gc
-import hashlib
 import heapq
 import logging
 import math
@@ -16,7 +15,6 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +192,7 @@ class ServingState:
         self._top: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if precompute:
             self._precompute()
+        self.files: tuple[Path, ...] = ()  # what `kedro serve --watch` watches (set by load_project_state)
         self._responses = BoundedCache(max_items=1 << 16, max_size=RESPONSE_CACHE_BYTES, size=len)
         self._similar = BoundedCache(max_items=SIMILAR_CACHE_ITEMS)
         gc.collect()
@@ -421,32 +420,34 @@ def match_tier(needle: str, keys: tuple[str, ...]) -> int | None:
 
 
 # ---------------------------------------------------------------------- loading
-def _file_info(path: Path | None) -> dict[str, Any]:
-    if path is None or not path.is_file():
-        return {}
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    stat = path.stat()
-    return {
-        "file": str(path),
-        "trained_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
-        "version": digest.hexdigest()[:12],
-        "bytes": stat.st_size,
-    }
-
-
 def _root_cause(error: BaseException) -> BaseException:
     while error.__cause__ is not None:
         error = error.__cause__
     return error
 
 
+def _require_model(model: Any, where: str) -> None:
+    """A fitted model of this project, or one clear line (never a raw AttributeError later on)."""
+    fitted = all(hasattr(model, name) for name in ("ratings_", "user_ids_", "item_ids_"))
+    if not isinstance(model, Recommender) or not fitted:
+        what = type(model).__name__ if isinstance(model, Recommender) else f"a {type(model).__name__}"
+        raise ArtifactsMissingError(
+            f"{MODEL_DATASET} ({where}) is not a fitted movie_recommender model ({what}{'' if fitted else ', not fitted'}"
+            "): refusing it. Re-create it with `kedro run`."
+        )
+
+
 def load_project_state(project_path: str | Path = ".", env: str | None = None, precompute: bool = True) -> ServingState:
-    """Load the model and movies written by ``kedro run`` through the project's Kedro catalog."""
+    """Load the model and movies written by ``kedro run`` through the project's Kedro catalog.
+
+    Both must be the files the run manifest lists, and from runs that agree (the model's run read these
+    movies); the model is unpickled from the very bytes whose checksum was checked. Anything else is
+    refused with an :class:`ArtifactsMissingError` saying what to run.
+    """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
+
+    from movie_recommender.datasets.manifest import ManifestError, catalog_dataset, display_path, load_manifest, local_path
 
     root = Path(project_path).resolve()
     if not (root / "pyproject.toml").is_file():
@@ -454,31 +455,51 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
     bootstrap_project(root)
     with KedroSession.create(project_path=root, env=env) as session:
         catalog = session.load_context().catalog
-        loaded = {}
+        paths = {}
         for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET):
-            dataset = catalog.get(name)
-            where = getattr(dataset, "_filepath", None)
-            if not catalog.exists(name):
-                raise ArtifactsMissingError(
-                    f"{name} ({where or 'see conf/base/catalog.yml'}) is missing: run `kedro run` in {root} first."
-                )
-            try:
-                loaded[name] = catalog.load(name)
-            except Exception as error:
-                cause = _root_cause(error)  # not Kedro's wrapper, which repeats the dataset and path
-                raise ArtifactsMissingError(
-                    f"cannot read {name} ({where}): {cause} ({type(cause).__name__}). Re-create it with `kedro run`."
-                ) from error
-    if not {"movieId", "ratings"} <= set(loaded[COUNTS_DATASET].columns):
+            path = local_path(catalog_dataset(catalog, name))
+            if path is None:
+                raise ArtifactsMissingError(f"{name} must be a local file in the catalog to be served.")
+            path = path if path.is_absolute() else root / path
+            if not path.is_file():
+                where = display_path(path, root)
+                raise ArtifactsMissingError(f"{name} ({where}) is missing: run `kedro run` in {root} first.")
+            paths[name] = path
+        where = display_path(paths[MODEL_DATASET], root)
+        reading = MODEL_DATASET
+        try:
+            manifest = load_manifest(catalog)
+            if manifest is None:
+                raise ManifestError("the catalog declares no run_manifest, so the model cannot be checked")
+            fingerprints = manifest.verify_together(paths)
+            model = manifest.load_pickle(MODEL_DATASET, paths[MODEL_DATASET])
+            reading = MOVIES_DATASET
+            movies = catalog.load(MOVIES_DATASET)
+            reading = COUNTS_DATASET
+            counts = catalog.load(COUNTS_DATASET)
+        except ManifestError as error:
+            raise ArtifactsMissingError(str(error)) from error
+        except Exception as error:
+            cause = _root_cause(error)  # not Kedro's wrapper, which repeats the dataset and path
+            raise ArtifactsMissingError(
+                f"cannot read {reading} ({display_path(paths[reading], root)}): {cause} ({type(cause).__name__}). "
+                "Re-create it with `kedro run`."
+            ) from error
+        manifest_path = local_path(catalog_dataset(catalog, "run_manifest"))
+    _require_model(model, where)
+    if not {"movieId", "ratings"} <= set(counts.columns):
         raise ArtifactsMissingError(
             f"{COUNTS_DATASET} lacks the columns movieId, ratings: re-create it with `kedro run` in {root}."
         )
-    model_path = getattr(catalog.get(MODEL_DATASET), "_filepath", None)
-    info = _file_info(Path(str(model_path)) if model_path else None)
-    return ServingState(
-        loaded[MODEL_DATASET],
-        loaded[MOVIES_DATASET],
-        model_info=info,
-        precompute=precompute,
-        rating_counts=loaded[COUNTS_DATASET],
-    )
+    run = manifest.run_of(MODEL_DATASET)
+    info = {
+        "file": where,
+        "trained_at": run.get("finished_at"),
+        "version": fingerprints[MODEL_DATASET]["sha256"][:12],
+        "bytes": fingerprints[MODEL_DATASET]["bytes"],
+        "run": manifest.artifacts[MODEL_DATASET].get("run"),
+        "dataset": run.get("dataset"),
+    }
+    state = ServingState(model, movies, model_info=info, precompute=precompute, rating_counts=counts)
+    state.files = tuple(p if p.is_absolute() else root / p for p in (paths[MODEL_DATASET], manifest_path) if p)
+    return state

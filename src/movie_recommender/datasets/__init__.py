@@ -1,6 +1,19 @@
 """Custom Kedro datasets: the project's I/O with side effects lives here, never in nodes."""
 
-from .atomic import AtomicPickleDataset, AtomicSQLTableDataset
+from .atomic import (
+    AtomicCSVDataset,
+    AtomicJSONDataset,
+    AtomicMatplotlibDataset,
+    AtomicPickleDataset,
+    AtomicSQLTableDataset,
+)
 from .movielens import MovieLensArchiveDataset
 
-__all__ = ["AtomicPickleDataset", "AtomicSQLTableDataset", "MovieLensArchiveDataset"]
+__all__ = [
+    "AtomicCSVDataset",
+    "AtomicJSONDataset",
+    "AtomicMatplotlibDataset",
+    "AtomicPickleDataset",
+    "AtomicSQLTableDataset",
+    "MovieLensArchiveDataset",
+]

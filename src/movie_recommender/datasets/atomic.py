@@ -2,8 +2,11 @@
 
 - :class:`AtomicPickleDataset`: pickles to a temporary file in the target directory, fsyncs it and
   ``os.replace``-s it over the old file. A crash mid-write leaves the previous file intact (plus, at
-  worst, a stray ``.<name>.*.tmp`` file); a reader opens either the old or the new file, never a
-  partial one.
+  worst, a stray ``.<name>.<pid>.*.tmp`` file, removed by the next save of the same file once its
+  process is gone); a reader opens either the old or the new file, never a partial one.
+- :class:`AtomicCSVDataset`, :class:`AtomicJSONDataset`, :class:`AtomicMatplotlibDataset`: kedro-datasets'
+  CSV, JSON and Matplotlib datasets (same arguments, same previews in kedro-viz) whose local saves go
+  through the same temporary file and rename.
 - :class:`AtomicSQLTableDataset`: kedro-datasets' ``pandas.SQLTableDataset`` whose ``save`` writes to a
   staging table and swaps it in for the real one inside a single transaction (SQLite or PostgreSQL).
   Concurrent readers see the old table or the new one, never a missing, empty or partial table.
@@ -13,14 +16,17 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import re
+import secrets
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets.pandas import SQLTableDataset
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.pandas import CSVDataset, SQLTableDataset
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -35,39 +41,110 @@ class AtomicPickleDataset(AbstractDataset[Any, Any]):
 
     def __init__(self, *, filepath: str, protocol: int | None = None, metadata: dict | None = None) -> None:
         self._filepath = Path(filepath)
-        self._protocol = pickle.HIGHEST_PROTOCOL if protocol is None else protocol
+        self._pickle_protocol = pickle.HIGHEST_PROTOCOL if protocol is None else protocol
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "protocol": self._protocol}
+        return {"filepath": str(self._filepath), "protocol": self._pickle_protocol}
 
     def load(self) -> Any:
         with self._filepath.open("rb") as stream:
             return pickle.load(stream)  # noqa: S301 - our own artifact
 
     def save(self, data: Any) -> None:
-        save_atomically(self._filepath, lambda stream: pickle.dump(data, stream, protocol=self._protocol))
+        save_atomically(self._filepath, lambda stream: pickle.dump(data, stream, protocol=self._pickle_protocol))
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
 
 
-def save_atomically(path: Path, write) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then ``os.replace`` it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<pid>.<random>.tmp`` (hidden, and ours by its pid)."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files that saves of ``path`` killed mid-write left behind.
+
+    A temporary file is stale when the process named in it (``.<name>.<pid>.*.tmp``) is no longer running
+    on this machine; files of the older ``.<name>.<random>.tmp`` form carry no pid and are always stale.
+    Temporary files of running processes (a concurrent save) and of other files are never touched.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
+    removed = []
     try:
-        with os.fdopen(fd, "wb") as stream:  # closes fd whatever fails below
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        candidates = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = pattern.fullmatch(candidate.name)
+        if match is None or (match.group(1) and _running(int(match.group(1)))):
+            continue
+        try:
+            candidate.unlink()
+        except OSError:  # gone already, or not ours to remove
+            continue
+        removed.append(candidate)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def save_atomically(path: Path, write) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``path``, fsync, then ``os.replace`` it over ``path``.
+
+    Stale temporary files of ``path`` (left by killed saves) are removed first.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = temporary_path(path)
+    try:
+        with tmp.open("xb") as stream:  # a new file (never someone else's), with the usual permissions
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def replace_atomically(path: Path, write_to) -> None:
+    """Like :func:`save_atomically` for writers that open the file themselves: ``write_to(tmp_path)``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = temporary_path(path)
+    try:
+        write_to(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: some file systems refuse)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -78,10 +155,49 @@ def save_atomically(path: Path, write) -> None:
         os.close(dir_fd)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+class AtomicFileMixin:
+    """Makes a kedro-datasets file dataset save to a temporary file that is renamed into place.
+
+    The dataset's own ``save`` writes to the path ``_get_save_path`` returns; while saving, that is a
+    temporary file beside the target (local files only: other protocols are saved as the parent does).
+    """
+
+    _atomic_tmp: PurePosixPath | None = None
+
+    def _get_save_path(self):
+        return self._atomic_tmp if self._atomic_tmp is not None else super()._get_save_path()
+
+    def save(self, data: Any) -> None:
+        if getattr(self, "_protocol", "file") not in ("file", "local") or self._atomic_tmp is not None:
+            return super().save(data)
+        target = Path(str(super()._get_save_path()))
+
+        def write_to(tmp: Path) -> None:
+            self._atomic_tmp = PurePosixPath(tmp)
+            try:
+                super(AtomicFileMixin, self).save(data)
+            finally:
+                self._atomic_tmp = None
+
+        replace_atomically(target, write_to)
+
+
+class AtomicCSVDataset(AtomicFileMixin, CSVDataset):
+    """``pandas.CSVDataset`` saved to a temporary file and renamed into place."""
+
+
+class AtomicJSONDataset(AtomicFileMixin, JSONDataset):
+    """``json.JSONDataset`` saved to a temporary file and renamed into place."""
+
+
+class AtomicMatplotlibDataset(AtomicFileMixin, MatplotlibDataset):
+    """``matplotlib.MatplotlibDataset`` saved to a temporary file and renamed into place (a single figure;
+    a list or dict of figures is a folder of files, saved as the parent class does)."""
+
+    def save(self, data: Any) -> None:
+        if isinstance(data, list | dict):
+            return MatplotlibDataset.save(self, data)
+        return super().save(data)
 
 
 def _sqlite_transactional_ddl(engine: Engine) -> None:
