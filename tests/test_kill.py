@@ -69,7 +69,7 @@ def test_kill_while_saving_ratings_clean_leaves_the_complete_file(done, monkeypa
     clean = project / "data/03_primary/ratings_clean.csv"
     before = clean.read_bytes()
     output = run_and_kill(
-        project, "--pipeline", "data_processing", "--params", "min_user_ratings=3,min_movie_ratings=3",
+        project, "--pipelines", "data_processing", "--params", "min_user_ratings=3,min_movie_ratings=3",
         archive=archive, mid_write="ratings_clean.csv",
     )
     assert "Saving data to ratings_clean" in output
@@ -89,7 +89,7 @@ def test_kill_while_saving_the_model_leaves_no_stale_temporary_file_behind(done)
     project, _ = done
     model = project / "data/06_models/recommender.pkl"
     before = model.read_bytes()
-    run_and_kill(project, "--pipeline", "modeling", "--params", "model=popularity", mid_write="recommender.pkl")
+    run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", mid_write="recommender.pkl")
     assert model.read_bytes() == before and len(temporaries(model.parent, model.name)) == 1
     assert load_project_state(project, precompute=False).info["class"] == "UserKNN"  # still served
 
@@ -100,7 +100,7 @@ def test_kill_while_saving_the_model_leaves_no_stale_temporary_file_behind(done)
 def test_kill_between_train_and_publish_is_refused_downstream(done):
     project, _ = done
     served = load_project_state(project, precompute=False)
-    run_and_kill(project, "--pipeline", "modeling", "--params", "model=popularity", at_log="Running node: publish")
+    run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", at_log="Running node: publish")
     assert pickle.loads((project / "data/06_models/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
 
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists") as refused:
@@ -143,6 +143,6 @@ def test_modeling_refuses_inputs_the_manifest_does_not_list(done):
     clean.write_text("".join(lines[: len(lines) * 3 // 4]))
     model = project / "data/06_models/recommender.pkl"
     before = model.read_bytes()
-    with pytest.raises(ValueError, match=r"ratings_clean \(.*did not finish.*kedro run --pipeline data_processing"):
+    with pytest.raises(ValueError, match=r"ratings_clean \(.*did not finish.*kedro run --pipelines data_processing"):
         run(project, pipeline_names=["modeling"])
     assert model.read_bytes() == before  # refused before any node ran

@@ -112,7 +112,7 @@ class RunManifest:
             if path is None:
                 continue
             makers = sorted(key for key, p in pipelines.items() if name in p.all_outputs())
-            remedy = f"re-create it with `kedro run{' --pipeline ' + makers[0] if makers else ''}`"
+            remedy = f"re-create it with `kedro run{' --pipelines ' + makers[0] if makers else ''}`"
             self._inputs[name] = manifest.verify_file(name, path, remedy)
 
     @hook_impl

@@ -13,7 +13,7 @@ Consumers check before they use anything (:class:`Manifest`):
   through) after :meth:`Manifest.verify_together` (the model and the movies table come from runs that
   agree: the model's run read the movies file that is there now).
 - A pipeline run checks, before any node runs, every input that one of the project's pipelines writes
-  (``ratings_clean`` for ``--pipeline modeling``, ``recommender`` for ``--nodes recommend``...).
+  (``ratings_clean`` for ``--pipelines modeling``, ``recommender`` for ``--nodes recommend``...).
 
 Anything that does not match is refused with a :class:`ManifestError` saying what and which command
 re-creates it. The manifest is as trustworthy as the folder it is in: ``data/06_models/`` must be
