@@ -131,6 +131,8 @@ def assert_one_message(result: subprocess.CompletedProcess, message: str) -> Non
     assert "Traceback" not in output and "╭" not in output, output[-3000:]  # neither plain nor Rich
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: ") and message in last, output[-3000:]
+    assert output.count(message) == 1, output[-3000:]  # not also in Kedro's "Node ... failed" log
+    assert "Repeat the previous command" not in output and "resume the pipeline" not in output
 
 
 def test_offline_without_archive_fails_cleanly(project):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +21,14 @@ def cli():
     """Project commands."""
 
 
+class HideWhileUserErrorPropagates(logging.Filter):
+    """Drop what Kedro logs while handling a UserError (the node's failure, the resume hint that repeating
+    the command would help): the CLI prints the error's message once, at the end."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return find_user_error(sys.exc_info()[1]) is None
+
+
 def exit_on_user_error(command: click.Command) -> click.Command:
     """``command`` printing a :class:`~movie_recommender.errors.UserError` as its message alone, exit status 1.
 
@@ -28,6 +37,10 @@ def exit_on_user_error(command: click.Command) -> click.Command:
 
     @functools.wraps(command.callback)
     def callback(*args, **kwargs):
+        quiet = HideWhileUserErrorPropagates()
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(quiet)
         try:
             return command.callback(*args, **kwargs)
         except Exception as error:
@@ -36,6 +49,9 @@ def exit_on_user_error(command: click.Command) -> click.Command:
                 raise
             click.secho(f"Error: {user_error}", fg="red", err=True)
             sys.exit(1)
+        finally:
+            for handler in handlers:
+                handler.removeFilter(quiet)
 
     wrapped = copy.copy(command)
     wrapped.callback = callback

@@ -130,3 +130,17 @@ def test_serve_logs_requests_by_default(monkeypatch, state, flag, logged):
     assert served["access_log"] is False  # uvicorn's own (no latency) stays off
     assert LOGGER in served["log_config"]["loggers"]
     assert any(m.cls is AccessLog for m in served["app"].user_middleware) is logged
+
+
+@pytest.mark.parametrize(("value", "logged"), [("1", True), ("0", False), (None, False)])
+def test_workers_read_the_access_log_setting_from_the_environment(monkeypatch, state, value, logged):
+    """`kedro serve --workers N` builds each worker's app with the uvicorn factory, told by the environment."""
+    import movie_recommender.api as api
+
+    monkeypatch.setattr(api, "load_project_state", lambda *args, **kwargs: state)
+    if value is None:
+        monkeypatch.delenv("MOVIE_RECOMMENDER_ACCESS_LOG", raising=False)
+    else:
+        monkeypatch.setenv("MOVIE_RECOMMENDER_ACCESS_LOG", value)
+    app = api.app_from_project(".", watch=0)
+    assert any(m.cls is AccessLog for m in app.user_middleware) is logged
