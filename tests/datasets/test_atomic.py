@@ -1,4 +1,4 @@
-"""Atomic writes: the model pickle and the SQL table are never seen half-written."""
+"""Atomic writes: files and the SQL table are never seen half-written."""
 
 from __future__ import annotations
 
@@ -188,13 +188,18 @@ def test_sql_save_load_replace(sql_url, table_name):
     assert not dataset.exists()
     dataset.save(frame(1, 5))
     pd.testing.assert_frame_equal(dataset.load(), frame(1, 5), check_dtype=False)
-    dataset.save(frame(2, 3).assign(extra="new column"))  # a new schema is fine: the table is replaced
+    dataset.save(frame(2, 4))  # the same columns: a new version of the rows
+    pd.testing.assert_frame_equal(dataset.load(), frame(2, 4), check_dtype=False)
+    dataset.save(frame(3, 3).assign(extra="new column"))  # a new schema is fine: the table is rebuilt
     loaded = dataset.load()
-    assert len(loaded) == 3 and set(loaded.movieId) == {2} and "extra" in loaded.columns
-    tables = set(inspect(dataset.engine).get_table_names())
-    assert table_name in tables and not {f"{table_name}__staging", f"{table_name}__old"} & tables
-    indexes = inspect(dataset.engine).get_indexes(table_name)
-    assert [index["column_names"] for index in indexes] == [["userId"]]  # the old table's index went with it
+    assert len(loaded) == 3 and set(loaded.movieId) == {3} and "extra" in loaded.columns
+    assert table_name in inspect(dataset.engine).get_view_names()
+    tables = {t for t in inspect(dataset.engine).get_table_names() if t.startswith(table_name)}
+    assert tables == {f"{table_name}__rows", f"{table_name}__current"}
+    with dataset.engine.connect() as conn:  # only the current version's rows are kept
+        assert conn.execute(text(f'SELECT count(*) FROM "{table_name}__rows"')).scalar() == 3
+    indexes = inspect(dataset.engine).get_indexes(f"{table_name}__rows")
+    assert [index["column_names"] for index in indexes] == [["_publish_version", "userId"]]  # one, the new one's
 
 
 @pytest.mark.parametrize("suffix", ['"; DROP TABLE victim; --', " :evil"])
@@ -207,7 +212,8 @@ def test_sql_table_names_are_quoted_never_injected(sql_url, table_name, suffix):
     dataset.save(frame(2, 3))
     assert len(dataset.load()) == 3
     tables = set(inspect(dataset.engine).get_table_names())
-    assert {victim, table_name + suffix} <= tables and not any("__" in t for t in tables if t.startswith(table_name))
+    assert victim in tables and table_name + suffix in inspect(dataset.engine).get_view_names()
+    assert {t for t in tables if t.startswith(table_name)} == {f"{table_name}{suffix}__{x}" for x in ("rows", "current")}
 
 
 def test_sql_table_name_with_a_percent_sign_is_refused(sql_url, table_name):
@@ -292,3 +298,74 @@ def test_catalog_entry_switches_to_postgresql_with_a_credentials_key(table_name)
     catalog.save("all_recommendations_table", frame(3, 7))
     loaded = catalog.load("all_recommendations_table")
     assert len(loaded) == 7 and set(loaded.movieId) == {3}
+
+
+# ------------------------------------------------------------------ PostgreSQL: readers at every isolation level
+def count_versions(conn, table):
+    return tuple(conn.execute(text(f'SELECT count(*), min("movieId"), max("movieId") FROM "{table}"')).one())
+
+
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"])
+def test_postgres_readers_see_a_whole_version_at_every_isolation_level(isolation, table_name):
+    """A reader whose transaction began before a save sees one whole version; the save does not wait for it."""
+    url = _postgres_url()
+    writer = AtomicSQLTableDataset(table_name=table_name, credentials={"con": url}, lock_timeout=1, lock_retries=0)
+    writer.save(frame(1, 300))
+    reader_engine, other_engine = create_engine(url, isolation_level=isolation), create_engine(url)
+    try:
+        with reader_engine.connect() as reader, other_engine.connect() as other:
+            reader.execute(text("SELECT 1"))  # the transaction's snapshot is taken before the save
+            writer.save(frame(2, 200))
+            first = count_versions(reader, table_name)  # reads the table only now
+            started = time.monotonic()
+            writer.save(frame(3, 100))  # while the reader's transaction holds the table: no wait
+            saved_in = time.monotonic() - started
+            started = time.monotonic()
+            assert count_versions(other, table_name) == (100, 3, 3)  # a new reader is not queued behind anything
+            other_in = time.monotonic() - started
+            second = count_versions(reader, table_name)
+            reader.commit()
+            after = count_versions(reader, table_name)
+    finally:
+        reader_engine.dispose()
+        other_engine.dispose()
+    if isolation == "READ COMMITTED":  # each statement: the version committed when it starts
+        assert (first, second) == ((200, 2, 2), (100, 3, 3))
+    else:  # the whole transaction: the version of its snapshot, though two saves committed since
+        assert first == second == (300, 1, 1)
+    assert after == (100, 3, 3)
+    assert saved_in < 2.0 and other_in < 2.0  # (a save that waited 1 s for a lock would have failed)
+
+
+def test_postgres_save_waits_a_bounded_time_for_a_lock_then_retries_or_says_why(table_name):
+    url = _postgres_url()
+    writer = AtomicSQLTableDataset(table_name=table_name, credentials={"con": url}, lock_timeout=0.2, lock_retries=1)
+    writer.save(frame(1, 5))
+    blocker_engine = create_engine(url)
+    try:
+        with blocker_engine.connect() as blocker:  # e.g. a long maintenance transaction on our tables
+            blocker.execute(text(f'LOCK TABLE "{table_name}__current" IN ACCESS EXCLUSIVE MODE'))
+            started = time.monotonic()
+            with pytest.raises(DatasetError, match="held by another transaction for more than 0.2 s, 2 times"):
+                writer.save(frame(2, 5))
+            assert time.monotonic() - started < 2.0  # 2 attempts of 0.2 s and a 0.1 s pause, not forever
+            release = threading.Timer(0.3, blocker.rollback)
+            release.start()
+            patient = AtomicSQLTableDataset(
+                table_name=table_name, credentials={"con": url}, lock_timeout=0.2, lock_retries=5
+            )
+            patient.save(frame(3, 5))  # the lock is released during its retries
+            release.join()
+    finally:
+        blocker_engine.dispose()
+    assert set(writer.load().movieId) == {3}
+
+
+def test_sql_replaces_a_table_left_by_the_previous_dataset(sql_url, table_name):
+    """Databases written by earlier versions hold a plain table under the name: the first save replaces it."""
+    engine = create_engine(sql_url)
+    frame(1, 4).to_sql(table_name, engine, index=False)
+    dataset = AtomicSQLTableDataset(table_name=table_name, credentials={"con": sql_url})
+    dataset.save(frame(2, 3))
+    assert set(dataset.load().movieId) == {2} and table_name in inspect(dataset.engine).get_view_names()
+    engine.dispose()

@@ -7,17 +7,19 @@
 - :class:`AtomicCSVDataset`, :class:`AtomicJSONDataset`, :class:`AtomicMatplotlibDataset`: kedro-datasets'
   CSV, JSON and Matplotlib datasets (same arguments, same previews in kedro-viz) whose local saves go
   through the same temporary file and rename.
-- :class:`AtomicSQLTableDataset`: kedro-datasets' ``pandas.SQLTableDataset`` whose ``save`` writes to a
-  staging table and swaps it in for the real one inside a single transaction (SQLite or PostgreSQL).
-  Concurrent readers see the old table or the new one, never a missing, empty or partial table.
+- :class:`AtomicSQLTableDataset`: kedro-datasets' ``pandas.SQLTableDataset`` whose table is a view over
+  versioned rows: a save adds the new version and points the view at it in one transaction of plain row
+  changes (SQLite or PostgreSQL), so readers at any isolation level see one whole version.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
 import secrets
+import time
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,6 +31,10 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, SQLTableDataset
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+VERSION_COLUMN = "_publish_version"  # AtomicSQLTableDataset: the version each stored row belongs to
+LOCK_ERRORS = {"55P03", "40P01"}  # PostgreSQL: lock_not_available (lock_timeout), deadlock_detected
 
 
 class AtomicPickleDataset(AbstractDataset[Any, Any]):
@@ -221,24 +227,52 @@ def _sqlite_transactional_ddl(engine: Engine) -> None:
 
 
 class AtomicSQLTableDataset(SQLTableDataset):
-    """``pandas.SQLTableDataset`` whose save replaces the table atomically.
+    """``pandas.SQLTableDataset`` whose save replaces the table atomically, for readers at any isolation level.
 
-    ``save`` runs, in one transaction: drop a leftover staging table, write the data to
-    ``<table>__staging`` with ``to_sql``, rename the live table to ``<table>__old``, rename the
-    staging table to ``<table>``, drop ``<table>__old``. On PostgreSQL and SQLite DDL is
-    transactional, so a reader sees the old table until the commit and the new one after it;
-    if anything fails, the transaction rolls back and the old table is untouched.
-    ``save_args`` are passed to ``to_sql`` except ``if_exists`` (always a full replace) and ``name``.
-    ``indexes``: columns to index (one index each, built on the staging table before the swap).
+    ``table_name`` is a view over two tables of its own:
+
+    - ``<table>__rows``: the rows of the current version (and, inside a save, of the next), each tagged
+      with its version in a ``_publish_version`` column;
+    - ``<table>__current``: one row, the current version (and the columns and types it has).
+
+    ``CREATE VIEW <table> AS SELECT <columns> FROM <table>__rows WHERE _publish_version =
+    (SELECT version FROM <table>__current)``. A save inserts the new version's rows, points
+    ``<table>__current`` at it and deletes the old rows, in one transaction: plain row changes, no DDL,
+    so MVCC applies. A READ COMMITTED statement sees the whole old version or the whole new one; a
+    REPEATABLE READ or SERIALIZABLE transaction sees the version of its snapshot for as long as it lasts
+    (the deleted rows stay visible to it). No reader blocks a save and a save blocks no reader.
+
+    The first save, a save whose columns or types differ from the current ones, and the first save over a
+    plain table of that name (earlier versions of this dataset) rebuild the three objects in one
+    transaction with DDL: that waits for the transactions reading the table, and a REPEATABLE READ or
+    SERIALIZABLE transaction whose snapshot predates it sees it empty if it first reads it afterwards.
+
+    Every save sets ``lock_timeout`` (PostgreSQL; SQLite waits through its busy timeout): a lock not
+    granted within ``lock_timeout`` seconds (a concurrent save, or a reader during a rebuild) aborts the
+    attempt, which is retried ``lock_retries`` times with a growing pause, then fails with a message. A
+    failed save rolls back: the previous version stays.
+
+    ``save_args`` are passed to ``to_sql`` except ``if_exists`` and ``name``. ``indexes``: columns to
+    index (``(_publish_version, column)`` each, so that lookups through the view use them).
     """
 
     engines: dict[str, Engine] = {}  # separate from SQLTableDataset's: our SQLite engines are set up differently
 
-    def __init__(self, *, indexes: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        indexes: list[str] | None = None,
+        lock_timeout: float = 2.0,
+        lock_retries: int = 5,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if "%" in self.table_name:  # PostgreSQL's driver would read it as a parameter marker in the DDL
             raise DatasetError(f"table_name {self.table_name!r} may not contain '%'; choose another name.")
+        if not lock_timeout > 0 or int(lock_retries) != lock_retries or lock_retries < 0:
+            raise DatasetError(f"lock_timeout must be > 0 seconds and lock_retries a count >= 0 ({self.table_name}).")
         self._indexes = list(indexes or [])
+        self._lock_timeout, self._lock_retries = float(lock_timeout), int(lock_retries)
         self._save_args.pop("if_exists", None)
         self._schema = self._save_args.get("schema") or self._load_args.get("schema")
 
@@ -261,7 +295,7 @@ class AtomicSQLTableDataset(SQLTableDataset):
         return f"{quote(self._schema)}.{quote(name)}" if self._schema else quote(name)
 
     def _check_names(self, conn: Connection, *names: str) -> None:
-        """The staging and old names must fit the database's identifiers (PostgreSQL: 63 bytes), else it
+        """The names of our tables must fit the database's identifiers (PostgreSQL: 63 bytes), else it
         would silently truncate them, to the same name when the table name is long."""
         limit = conn.dialect.max_identifier_length
         too_long = [n for n in names if len(n.encode()) > limit]
@@ -272,24 +306,66 @@ class AtomicSQLTableDataset(SQLTableDataset):
             )
 
     def save(self, data: pd.DataFrame) -> None:
+        if VERSION_COLUMN in data.columns:
+            raise DatasetError(f"{self.table_name}: the column name {VERSION_COLUMN!r} is reserved; rename it.")
+        for attempt in range(self._lock_retries + 1):
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # bound every lock wait of this transaction
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, round(self._lock_timeout * 1000))}")
+                    self._replace(conn, data)
+                return
+            except OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in LOCK_ERRORS:
+                    raise
+                if attempt == self._lock_retries:
+                    raise DatasetError(
+                        f"Could not replace {self.table_name}: a lock it needs was held by another transaction "
+                        f"for more than {self._lock_timeout:g} s, {attempt + 1} times (a concurrent save, or a long "
+                        "transaction reading it while its columns change). Nothing was changed; run again "
+                        "later, or end that transaction."
+                    ) from error
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+
+    def _replace(self, conn: Connection, data: pd.DataFrame) -> None:
         table = self.table_name
-        staging, old = f"{table}__staging", f"{table}__old"
+        rows, current = f"{table}__rows", f"{table}__current"
+        self._check_names(conn, rows, current)
+        q = _quoter(conn)
         save_args = {k: v for k, v in self._save_args.items() if k != "name"}
-        with self.engine.begin() as conn:
-            self._check_names(conn, staging, old)
-            quote = _quoter(conn)
-            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, staging)}"))
-            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
-            data.to_sql(name=staging, con=conn, if_exists="fail", **save_args)
-            for column in self._indexes:  # index names are unique per schema/database: a fresh one each time
-                # (cut to the identifier limit before the unique suffix: a truncated name would not be unique)
-                prefix = f"ix_{table}_{column}".lower().encode()[: conn.dialect.max_identifier_length - 9]
-                index = quote(f"{prefix.decode(errors='ignore')}_{uuid.uuid4().hex[:8]}")
-                conn.execute(text(f"CREATE INDEX {index} ON {self._qualified(conn, staging)} ({quote(column)})"))
-            if inspect(conn).has_table(table, schema=self._schema):
-                conn.execute(text(f"ALTER TABLE {self._qualified(conn, table)} RENAME TO {quote(old)}"))
-            conn.execute(text(f"ALTER TABLE {self._qualified(conn, staging)} RENAME TO {quote(table)}"))
-            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, old)}"))
+        columns = json.dumps([[str(name), str(dtype)] for name, dtype in data.dtypes.items()])
+        state = None
+        if inspect(conn).has_table(current, schema=self._schema):
+            lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""  # one save at a time
+            state = conn.execute(text(f"SELECT version, columns FROM {self._qualified(conn, current)}{lock}")).first()
+        if state is not None and state.columns == columns and table in inspect(conn).get_view_names(self._schema):
+            version = state.version + 1
+            data.assign(**{VERSION_COLUMN: version}).to_sql(name=rows, con=conn, if_exists="append", **save_args)
+            conn.execute(text(f"UPDATE {self._qualified(conn, current)} SET version = :v"), {"v": version})
+            conn.execute(text(f"DELETE FROM {self._qualified(conn, rows)} WHERE {q(VERSION_COLUMN)} <> :v"), {"v": version})
+            return
+        # (re)build: the first save, other columns, or a plain table left by earlier versions of this dataset
+        if table in inspect(conn).get_view_names(self._schema):
+            conn.execute(text(f"DROP VIEW {self._qualified(conn, table)}"))
+        for name in (table, rows, current, f"{table}__staging", f"{table}__old"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {self._qualified(conn, name)}"))
+        data.assign(**{VERSION_COLUMN: 1}).to_sql(name=rows, con=conn, if_exists="fail", **save_args)
+        for column in self._indexes:  # index names are unique per schema/database: a fresh one each time
+            # (cut to the identifier limit before the unique suffix: a truncated name would not be unique)
+            prefix = f"ix_{table}_{column}".lower().encode()[: conn.dialect.max_identifier_length - 9]
+            index = q(f"{prefix.decode(errors='ignore')}_{uuid.uuid4().hex[:8]}")
+            conn.execute(
+                text(f"CREATE INDEX {index} ON {self._qualified(conn, rows)} ({q(VERSION_COLUMN)}, {q(column)})")
+            )
+        conn.execute(text(f"CREATE TABLE {self._qualified(conn, current)} (version BIGINT NOT NULL, columns TEXT)"))
+        conn.execute(text(f"INSERT INTO {self._qualified(conn, current)} VALUES (1, :c)"), {"c": columns})
+        select = ", ".join(q(str(name)) for name in data.columns)
+        conn.execute(
+            text(
+                f"CREATE VIEW {self._qualified(conn, table)} AS SELECT {select} FROM {self._qualified(conn, rows)} "
+                f"WHERE {q(VERSION_COLUMN)} = (SELECT version FROM {self._qualified(conn, current)})"
+            )
+        )
 
 
 def _quoter(conn: Connection):
