@@ -2,6 +2,7 @@
 
     python benchmarks/bench_api.py                      # 16 connections, 10 s, after a warm-up pass
     python benchmarks/bench_api.py --connections 64 --duration 20 --n 20
+    python benchmarks/bench_api.py --fold-in-burst 100   # /health latency while 100 clients fold in
 
 The server (`kedro serve`, one uvicorn process) runs as a subprocess on 127.0.0.1 and is stopped at the
 end. It serves the real artifacts of `kedro run` when data/06_models/recommender.pkl exists; otherwise
@@ -240,6 +241,77 @@ def run_python_client(port: int, paths: list[str], connections: int, duration: i
     }
 
 
+# ------------------------------------------------------------------ /health during a fold-in burst
+def _fold_in_client(port: int, movie_ids: list[int], clients: int, deadline: float, queue) -> None:
+    import threading
+
+    counts, lock = {}, threading.Lock()
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while time.monotonic() < deadline:
+            body = json.dumps([{"movieId": m, "rating": rng.randint(1, 5)} for m in rng.sample(movie_ids, 20)])
+            try:
+                conn.request("POST", "/recommendations?n=10", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                status = "error"
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            with lock:
+                counts[status] = counts.get(status, 0) + 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    queue.put(counts)
+
+
+def fold_in_burst(port: int, movie_ids: list[int], clients: int, duration: int) -> dict:
+    """`clients` connections POST fold-ins back to back (another process) while this one times GET /health."""
+    queue = multiprocessing.Queue()
+    deadline = time.monotonic() + duration
+    burst = multiprocessing.Process(target=_fold_in_client, args=(port, movie_ids, clients, deadline, queue))
+    burst.start()
+    time.sleep(0.5)  # the burst is under way
+    conn, latencies = http.client.HTTPConnection("127.0.0.1", port, timeout=10), []
+    while time.monotonic() < deadline - 0.2:
+        start = time.perf_counter()
+        assert get(conn, "/health") == 200
+        latencies.append(time.perf_counter() - start)
+        time.sleep(0.01)
+    counts = queue.get(timeout=60)
+    burst.join(timeout=10)
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3  # noqa: E731
+    return {"health": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": latencies[-1] * 1e3,
+            "fold_ins": counts}
+
+
+def main_fold_in_burst(args) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
+        workdir = Path(tmp)
+        root, source = project_with_artifacts(workdir, args.fresh)
+        with (root / MODEL).open("rb") as stream:
+            movie_ids = [int(m) for m in pickle.load(stream).item_ids_]  # noqa: S301 - our own artifact
+        port = free_port()
+        with (workdir / "server.log").open("w+") as log:
+            server = start_server(root, port, log, access_log=not args.no_access_log)
+            try:
+                result = fold_in_burst(port, movie_ids, args.fold_in_burst, args.duration)
+            finally:
+                stop(server)
+    print(f"model:       {source}; `kedro serve` (1 uvicorn process), {os.cpu_count()} CPUs here")
+    print(f"burst:       {args.fold_in_burst} connections posting fold-ins (20 ratings each) for {args.duration} s")
+    print(f"fold-ins:    {dict(sorted(result['fold_ins'].items(), key=str))} (status: count)")
+    print(f"GET /health: {result['health']} requests, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+          f"max {result['max_ms']:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=16)
@@ -250,7 +322,16 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="fit a model in a temporary copy of the project")
     parser.add_argument("--no-warm-up", action="store_true", help="measure with cold per-user caches")
     parser.add_argument("--no-access-log", action="store_true", help="serve without the line per request")
+    parser.add_argument(
+        "--fold-in-burst",
+        type=int,
+        default=0,
+        metavar="CLIENTS",
+        help="instead: time GET /health while CLIENTS connections POST fold-ins back to back (--duration s)",
+    )
     args = parser.parse_args()
+    if args.fold_in_burst:
+        return main_fold_in_burst(args)
 
     with tempfile.TemporaryDirectory(prefix="bench_api_") as tmp:
         workdir = Path(tmp)

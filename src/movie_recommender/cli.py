@@ -90,35 +90,50 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float, acc
 
     from movie_recommender.api import ArtifactsMissingError, app_from_project
     from movie_recommender.api.access_log import uvicorn_log_config
+    from movie_recommender.api.guard import HEADER_TIMEOUT_ENV, is_loopback
 
     root = find_kedro_project(Path.cwd()) or Path.cwd()
-    options = {
-        "host": host,
-        "port": port,
-        "access_log": False,  # uvicorn's own has no latency: ours (AccessLog) replaces it
-        "log_config": uvicorn_log_config(),
-        "http": "httptools",
-        "loop": "uvloop",
-    }
     if workers > 1:  # each worker process loads the artifacts itself
         # check them here first: a worker that fails to start is restarted by uvicorn, again and again
         from movie_recommender.api import load_project_state
 
         try:
-            load_project_state(root, env=env, precompute=False)
+            settings = load_project_state(root, env=env, precompute=False).settings
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)
+    else:
+        try:
+            app = app_from_project(root, env=env, watch=watch, access_log=access_log, host=host)
+        except ArtifactsMissingError as error:
+            click.secho(f"Cannot serve: {error}", fg="red", err=True)
+            sys.exit(1)
+        settings = app.state.settings
+    if not is_loopback(host) and not settings.api_key:
+        click.secho(
+            f"Warning: serving on {host} without an API key: anyone who can reach it can read every user's "
+            "recommendations and the ratings they explain. Set api.key in conf/local/credentials.yml (see README).",
+            fg="yellow",
+            err=True,
+        )
+    os.environ[HEADER_TIMEOUT_ENV] = str(settings.header_timeout_seconds)  # read by each worker's protocol
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": False,  # uvicorn's own has no latency: ours (AccessLog) replaces it
+        "log_config": uvicorn_log_config(),
+        "http": "movie_recommender.api.guard:HeaderTimeoutProtocol",  # httptools, closing slow headers
+        "loop": "uvloop",
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.max_connections,
+    }
+    if workers > 1:
         os.environ["MOVIE_RECOMMENDER_PROJECT"] = str(root)
         os.environ["MOVIE_RECOMMENDER_WATCH"] = str(watch)
         os.environ["MOVIE_RECOMMENDER_ACCESS_LOG"] = "1" if access_log else "0"
+        os.environ["MOVIE_RECOMMENDER_HOST"] = host
         if env:
             os.environ["KEDRO_ENV"] = env
         uvicorn.run("movie_recommender.api:app_from_project", factory=True, workers=workers, **options)
         return
-    try:
-        app = app_from_project(root, env=env, watch=watch, access_log=access_log)
-    except ArtifactsMissingError as error:
-        click.secho(f"Cannot serve: {error}", fg="red", err=True)
-        sys.exit(1)
     uvicorn.run(app, **options)

@@ -17,20 +17,25 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Body, FastAPI, Path, Query, Request
+from fastapi import Body, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movie_recommender import __version__
+from movie_recommender.api.guard import API_KEY_HEADER, FoldInSlots, Guard, ServeSettings
 from movie_recommender.api.state import MAX_N, SCORE_KINDS, ServingState, UnknownError
 
 logger = logging.getLogger(__name__)
 
 N = Annotated[int, Query(ge=1, le=MAX_N, description=f"How many movies, 1-{MAX_N}.")]
+# movieIds accepted in bodies: the integers every JSON parser holds exactly (doubles), so the bounds the
+# schema states are the ones applied, whatever reads the schema
+MOVIE_ID_MIN, MOVIE_ID_MAX = -(2**53 - 1), 2**53 - 1
 MOVIE_ID = Annotated[int, Path(description="A MovieLens movieId.")]
 USER_ID = Annotated[int, Path(description="A MovieLens userId known to the model.")]
 
@@ -56,7 +61,9 @@ class Movie(BaseModel):
 class RatedMovie(BaseModel):
     movieId: int
     title: str | None
-    rating: float = Field(description="The user's own rating of it.")
+    rating: float | None = Field(
+        None, description="The user's own rating of it (left out when `serving.because_you_rated_ratings` is false)."
+    )
     similarity: float = Field(description="Item-item cosine similarity with the recommended movie.")
 
 
@@ -87,8 +94,10 @@ class NewUserRecommendations(BaseModel):
 
 
 class NewRating(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    movieId: int = Field(ge=-(2**63), le=2**63 - 1)
+    """Strict: a JSON integer movieId and a JSON number rating (no booleans, strings or 1.0 for an id)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    movieId: int = Field(ge=MOVIE_ID_MIN, le=MOVIE_ID_MAX, description="A MovieLens movieId.")
     rating: float = Field(ge=0.5, le=5.0, allow_inf_nan=False)
 
 
@@ -145,6 +154,8 @@ def create_app(
     reload: Callable[[], ServingState] | None = None,
     watch: FilePath | Sequence[FilePath] | None = None,
     interval: float = 10.0,
+    settings: ServeSettings | None = None,
+    loopback_only: bool = False,
 ) -> FastAPI:
     """The API over a loaded :class:`ServingState`.
 
@@ -152,7 +163,13 @@ def create_app(
     ``interval`` seconds; when one has been renamed into place (``kedro run``), ``reload()`` builds a new
     state in a thread and requests switch to it at once. Until then, and if reloading fails (e.g. a model
     the run manifest does not list yet), the current state serves.
+
+    ``settings`` (:class:`~movie_recommender.api.guard.ServeSettings`): the API key, body limits and the
+    bound on concurrent fold-ins; ``loopback_only``: refuse Host headers other than localhost's.
     """
+    settings = settings or ServeSettings()
+    fold_ins = FoldInSlots(settings.max_concurrent_fold_ins)
+    busy = {"Retry-After": str(settings.retry_after_seconds)}
     current = [state]  # requests read current[0]; a reload swaps it in one assignment
     watch = (watch,) if isinstance(watch, FilePath) else tuple(watch or ())
 
@@ -186,8 +203,12 @@ def create_app(
         description="Top-N movie recommendations from the model `kedro run` trained on MovieLens 100k.",
         default_response_class=JSON,
         lifespan=lifespan,
+        # with a key, /docs offers "Authorize" to send it (the check itself is Guard's, on every path)
+        dependencies=[Security(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))] if settings.api_key else None,
     )
     app.state.serving = state
+    app.state.settings = settings
+    app.add_middleware(Guard, settings=settings, loopback_only=loopback_only)
 
     @app.exception_handler(UnknownError)
     async def unknown(_request: Request, error: UnknownError):
@@ -233,17 +254,24 @@ def create_app(
     @app.post(
         "/recommendations",
         response_model=NewUserRecommendations,
+        responses={503: {"model": Problem, "description": "Too many fold-ins at once: retry after `Retry-After` s"}},
         summary="Top-n movies for a new user from their ratings (fold-in, no retraining)",
     )
-    def new_user_recommendations(
+    async def new_user_recommendations(
         ratings: Annotated[
             list[NewRating],
             Body(max_length=5000, examples=[[{"movieId": 1, "rating": 5}, {"movieId": 50, "rating": 4}]]),
         ],
         n: N = 10,
     ):
-        latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
-        return JSON(current[0].recommend_new(latest, n))
+        if not fold_ins.take():  # bounded: beyond, answer at once rather than queue CPU work
+            detail = f"{fold_ins.size} fold-ins are running: retry in {busy['Retry-After']} s."
+            return JSON({"detail": detail}, status_code=503, headers=busy)
+        try:
+            latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
+            return JSON(await run_in_threadpool(current[0].recommend_new, latest, n))
+        finally:
+            fold_ins.give_back()
 
     @app.get(
         "/movies/{movie_id}/similar",

@@ -22,6 +22,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from movie_recommender.api.guard import ServeSettings
+from movie_recommender.errors import UserError
 from movie_recommender.recsys.base import NoUsableRatingsError, Recommender
 from movie_recommender.recsys.explain import ItemSimilarity
 
@@ -142,6 +144,8 @@ class ServingState:
         precompute: compute every user's top ``MAX_N`` now (fast requests) rather than on first request.
         rating_counts: ``movieId, ratings``: each movie's number of ratings in the whole data set (before
             filtering), shown and used by the title search; default: its ratings in the training data.
+        reveal_ratings: ``because_you_rated`` of GET /users/{id}/recommendations quotes the user's own
+            ratings (False: the movies only, so the API does not hand out who rated what how).
     """
 
     def __init__(
@@ -151,10 +155,12 @@ class ServingState:
         model_info: dict[str, Any] | None = None,
         precompute: bool = True,
         rating_counts: pd.DataFrame | None = None,
+        reveal_ratings: bool = True,
     ) -> None:
         if not hasattr(model, "ratings_"):
             raise ArtifactsMissingError(f"the model {type(model).__name__} is not fitted.")
         self.model = model
+        self.reveal_ratings = reveal_ratings
         self.user_ids = {int(u): row for row, u in enumerate(model.user_ids_)}
         self.item_ids = model.item_ids_
         self.item_cols = {int(i): col for col, i in enumerate(model.item_ids_)}
@@ -193,6 +199,7 @@ class ServingState:
         if precompute:
             self._precompute()
         self.files: tuple[Path, ...] = ()  # what `kedro serve --watch` watches (set by load_project_state)
+        self.settings: ServeSettings | None = None  # conf's serving settings (set by load_project_state)
         self._responses = BoundedCache(max_items=1 << 16, max_size=RESPONSE_CACHE_BYTES, size=len)
         self._similar = BoundedCache(max_items=SIMILAR_CACHE_ITEMS)
         gc.collect()
@@ -207,10 +214,9 @@ class ServingState:
     def require_user(self, user_id: int) -> int:
         row = self.user_ids.get(user_id)
         if row is None:
-            ids = self.model.user_ids_
-            raise UnknownError(
-                f"user {user_id} is unknown: the model knows {len(ids)} users with ids {ids.min()}-{ids.max()} "
-                "(users with too few ratings are dropped). New users: POST /recommendations with their ratings."
+            raise UnknownError(  # which ids exist is not said: no walking the id range
+                f"user {user_id} is unknown to the model (users with too few ratings are dropped). "
+                "New users: POST /recommendations with their ratings."
             )
         return row
 
@@ -255,7 +261,7 @@ class ServingState:
                 {
                     "movieId": int(self.item_ids[col]),
                     "title": self.movie(int(self.item_ids[col]))["title"],
-                    "rating": ratings[col],
+                    **({"rating": ratings[col]} if self.reveal_ratings else {}),
                     "similarity": round(sim, 4),
                 }
                 for col, sim in reason
@@ -426,6 +432,16 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
+def _credentials(context) -> dict[str, Any]:
+    """conf's credentials (none is fine: the API key is optional)."""
+    from kedro.config import MissingConfigException
+
+    try:
+        return dict(context.config_loader["credentials"])
+    except MissingConfigException:
+        return {}
+
+
 def _require_model(model: Any, where: str) -> None:
     """A fitted model of this project, or one clear line (never a raw AttributeError later on)."""
     fitted = all(hasattr(model, name) for name in ("ratings_", "user_ids_", "item_ids_"))
@@ -454,7 +470,12 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
         raise ArtifactsMissingError(f"{root} is not the movie_recommender project (no pyproject.toml).")
     bootstrap_project(root)
     with KedroSession.create(project_path=root, env=env) as session:
-        catalog = session.load_context().catalog
+        context = session.load_context()
+        catalog = context.catalog
+        try:
+            settings = ServeSettings.from_config(context.params.get("serving"), _credentials(context))
+        except UserError as error:
+            raise ArtifactsMissingError(str(error)) from None
         paths = {}
         for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET):
             path = local_path(catalog_dataset(catalog, name))
@@ -500,6 +521,14 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
         "run": manifest.artifacts[MODEL_DATASET].get("run"),
         "dataset": run.get("dataset"),
     }
-    state = ServingState(model, movies, model_info=info, precompute=precompute, rating_counts=counts)
+    state = ServingState(
+        model,
+        movies,
+        model_info=info,
+        precompute=precompute,
+        rating_counts=counts,
+        reveal_ratings=settings.because_you_rated_ratings,
+    )
+    state.settings = settings
     state.files = tuple(p if p.is_absolute() else root / p for p in (paths[MODEL_DATASET], manifest_path) if p)
     return state
