@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Nothing may phone home from tests, and tests log to the console only (not the project's info.log).
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # MLflow reads DO_NOT_TRACK only when it is "true"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-home-")  # Prefect's profiles, not ~/.prefect
+os.environ.pop("PREFECT_API_URL", None)  # flows run against prefect_test_harness, never a real server
+# Kedro runs are not tracked in MLflow unless a test turns it on (tests/test_tracking.py), and never
+# into a store outside the test's directory.
+os.environ["MOVIE_RECOMMENDER_MLFLOW"] = "off"
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(PROJECT_ROOT / "tests" / "logging.yml"))
 LAYERS = ["01_raw", "02_intermediate", "03_primary", "06_models", "07_model_output", "08_reporting"]
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"]

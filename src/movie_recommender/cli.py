@@ -1,5 +1,5 @@
 """Project commands for the kedro CLI: ``kedro run`` (Kedro's, printing user errors as one message) and
-``kedro serve`` (the HTTP API)."""
+``kedro serve`` (the HTTP API), ``kedro prefect run|deploy`` (the pipeline as a Prefect flow)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.cli.utils import _split_params
 from kedro.utils import find_kedro_project
 
 from movie_recommender.errors import find_user_error
@@ -137,3 +138,80 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float, acc
         uvicorn.run("movie_recommender.api:app_from_project", factory=True, workers=workers, **options)
         return
     uvicorn.run(app, **options)
+
+
+def _orchestration():
+    import os
+
+    # the temporary local API starts in a few seconds, but Prefect's 20 s limit is short on a busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    try:
+        from movie_recommender import orchestration
+    except ImportError as error:  # PrefectMissingError says how to install it
+        click.secho(f"Cannot run Prefect: {error}", fg="red", err=True)
+        sys.exit(1)
+    return orchestration
+
+
+_pipeline = click.option("--pipeline", "-p", default="__default__", show_default=True, help="Kedro pipeline to run.")
+_params = click.option(
+    "--params", default="", callback=_split_params, help="Parameters as `kedro run --params`: a=1,b.c=2."
+)
+_env = click.option("--env", "-e", default=None, help="Kedro configuration environment (default: local).")
+
+
+@cli.group()
+def prefect():
+    """The pipeline as a Prefect flow (optional: pip install -r requirements-prefect.txt)."""
+
+
+@prefect.command(name="run")
+@_pipeline
+@_params
+@_env
+def prefect_run(pipeline: str, params: dict, env: str | None):
+    """Run the pipeline once as a Prefect flow, one task per node (no server needed)."""
+    orchestration = _orchestration()
+    try:
+        orchestration.kedro_run(pipeline=pipeline, params=params or None, env=env)
+    except Exception as error:
+        click.secho(f"The Prefect flow failed: {type(error).__name__}: {error}", fg="red", err=True)
+        if "ephemeral Prefect API" in str(error):
+            click.secho(
+                "Start a Prefect server (`prefect server start`, then export PREFECT_API_URL="
+                "http://127.0.0.1:4200/api), or allow the temporary one more time: "
+                "export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300.",
+                fg="red",
+                err=True,
+            )
+        sys.exit(1)
+
+
+@prefect.command(name="deploy")
+@click.option("--name", default="nightly-retraining", show_default=True, help="Deployment name.")
+@click.option("--cron", default=None, help="Cron schedule (default: prefect.schedule, every night at 03:00).")
+@click.option("--timezone", default=None, help="Time zone of the schedule (default: prefect.timezone, UTC).")
+@_pipeline
+@_params
+@_env
+def prefect_deploy(name: str, cron: str | None, timezone: str | None, pipeline: str, params: dict, env: str | None):
+    """Create a deployment on a cron schedule and run its scheduled flow runs here until stopped (Ctrl-C)."""
+    import os
+
+    orchestration = _orchestration()
+    from prefect import serve as prefect_serve
+
+    try:
+        deployment = orchestration.deployment(name, cron, timezone, pipeline, params or None, env)
+    except ValueError as error:
+        click.secho(f"Cannot deploy: {error}", fg="red", err=True)
+        sys.exit(1)
+    if not os.environ.get("PREFECT_API_URL"):
+        click.secho(
+            "PREFECT_API_URL is not set: the deployment lives in a temporary Prefect server that stops with "
+            "this command. To keep it and watch it in Prefect's UI, run `prefect server start` elsewhere and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` first.",
+            fg="yellow",
+            err=True,
+        )
+    prefect_serve(deployment)

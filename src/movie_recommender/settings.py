@@ -17,12 +17,16 @@ warnings.filterwarnings(
 
 # Instantiated project hooks, executed in Last-In-First-Out (LIFO) order.
 from movie_recommender.hooks import RunManifest, ValidateParameters  # noqa: E402
+from movie_recommender.tracking import MlflowTracking  # noqa: E402
 
-# ValidateParameters runs first (LIFO): a bad parameter is reported before the inputs are checked.
-HOOKS = (RunManifest(), ValidateParameters())
+# Before a run (LIFO): ValidateParameters reports a bad parameter first, then RunManifest checks the inputs,
+# then MlflowTracking opens an MLflow run. After it: RunManifest records the run, MlflowTracking logs that
+# record and closes the MLflow run.
+HOOKS = (MlflowTracking(), RunManifest(), ValidateParameters())
 
-# Installed plugins for which to disable hook auto-registration.
-# DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
+# Installed plugins for which to disable hook auto-registration: kedro-mlflow's hook is registered
+# above, as MlflowTracking (see movie_recommender/tracking.py).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its metadata spells it kedro_mlflow
 
 # Class that manages the KedroSession.
 # from kedro.framework.session import KedroSession
@@ -48,6 +52,9 @@ HOOKS = (RunManifest(), ValidateParameters())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/local/mlflow.yml overrides single keys of conf/base/mlflow.yml (e.g. only the tracking URI)
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    "merge_strategy": {"mlflow": "soft"},
     # "config_patterns": {
     #     "spark" : ["spark*/"],
     #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
