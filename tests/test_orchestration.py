@@ -50,7 +50,8 @@ def test_without_prefect_the_command_says_how_to_install_it():
 def harness(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # the server starts in seconds on an idle machine; a busy 2-core one (the full suite beside it) needs more
+    with prefect_test_harness(server_startup_timeout=300):
         yield
 
 
@@ -134,8 +135,9 @@ def test_flow_runs_the_pipeline_retries_the_download_and_fails_with_the_node_mes
     with pytest.raises(ValueError, match="user_id 99999 has no ratings in the training data"):
         state.result()
     runs = task_runs(state.state_details.flow_run_id)
-    assert runs["train"].state.is_completed() and runs["recommend"].state.is_failed()
-    assert "user_id 99999 has no ratings" in runs["recommend"].state.message
+    (failed,) = [run for run in runs.values() if run.state.is_failed()]  # the node that checks user_id
+    assert "user_id 99999 has no ratings" in failed.state.message
+    assert all(run.state.is_completed() for run in runs.values() if run is not failed)  # none ran after it
     assert len(pd.read_csv(project / "data/07_model_output/recommendations.csv")) == 10  # untouched
 
 
