@@ -5,7 +5,7 @@
     python benchmarks/bench_api.py --fold-in-burst 100   # /health latency while 100 clients fold in
 
 The server (`kedro serve`, one uvicorn process) runs as a subprocess on 127.0.0.1 and is stopped at the
-end. It serves the real artifacts of `kedro run` when data/06_models/recommender.pkl exists; otherwise
+end. It serves the real artifacts of `kedro run` when data/06_models/ml-100k/recommender.pkl exists; otherwise
 it serves a model fitted here in a temporary copy of the project, on the real archive ($MOVIELENS_100K or
 ../shared/datasets/ml-100k.zip) when there is one, else on synthetic data. The load comes from a separate
 process: `wrk` (Debian: apt-get install wrk) with a Lua script spreading requests over every user id, or,
@@ -33,9 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # the project's code, without installing it
-MODEL = Path("data/06_models/recommender.pkl")
-MOVIES = Path("data/02_intermediate/movies.csv")
-COUNTS = Path("data/03_primary/movie_rating_counts.csv")
+MODEL = Path("data/06_models/ml-100k/recommender.pkl")
+MOVIES = Path("data/02_intermediate/ml-100k/movies.csv")
+COUNTS = Path("data/03_primary/ml-100k/movie_rating_counts.csv")
 
 
 def free_port() -> int:

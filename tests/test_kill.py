@@ -66,7 +66,7 @@ def done(finished, tmp_path, monkeypatch):
 
 def test_kill_while_saving_ratings_clean_leaves_the_complete_file(done, monkeypatch):
     project, archive = done
-    clean = project / "data/03_primary/ratings_clean.csv"
+    clean = project / "data/03_primary/ml-100k/ratings_clean.csv"
     before = clean.read_bytes()
     output = run_and_kill(
         project, "--pipelines", "data_processing", "--params", "min_user_ratings=3,min_movie_ratings=3",
@@ -77,7 +77,7 @@ def test_kill_while_saving_ratings_clean_leaves_the_complete_file(done, monkeypa
     assert len(temporaries(clean.parent, clean.name)) == 1  # the killed save's temporary file
 
     run(project, pipeline_names=["modeling"])
-    model = pickle.loads((project / "data/06_models/recommender.pkl").read_bytes())
+    model = pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes())
     assert model.ratings_.nnz == len(pd.read_csv(clean))  # trained on every row
 
     monkeypatch.setenv("MOVIELENS_100K", str(archive))
@@ -87,7 +87,7 @@ def test_kill_while_saving_ratings_clean_leaves_the_complete_file(done, monkeypa
 
 def test_kill_while_saving_the_model_leaves_no_stale_temporary_file_behind(done):
     project, _ = done
-    model = project / "data/06_models/recommender.pkl"
+    model = project / "data/06_models/ml-100k/recommender.pkl"
     before = model.read_bytes()
     run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", mid_write="recommender.pkl")
     assert model.read_bytes() == before and len(temporaries(model.parent, model.name)) == 1
@@ -101,7 +101,7 @@ def test_kill_between_train_and_publish_is_refused_downstream(done):
     project, _ = done
     served = load_project_state(project, precompute=False)
     run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", at_log="Running node: publish")
-    assert pickle.loads((project / "data/06_models/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
+    assert pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
 
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists") as refused:
         load_project_state(project, precompute=False)  # kedro serve (and its --watch reload)
@@ -112,11 +112,11 @@ def test_kill_between_train_and_publish_is_refused_downstream(done):
     run(project, {"model": "popularity", "top_n": 4}, pipeline_names=["modeling"])
     now = load_project_state(project, precompute=False)
     assert now.info["class"] == "Popularity" and now.info["version"] != served.info["version"]
-    manifest = json.loads((project / "data/06_models/run_manifest.json").read_text())
+    manifest = json.loads((project / "data/06_models/ml-100k/run_manifest.json").read_text())
     record = manifest["runs"][now.info["run"]]
     assert record["parameters"]["model"] == "popularity" and record["parameters"]["top_n"] == 4
     assert set(record["inputs"]) == {"ratings_clean", "movies"}
-    everyone = pd.read_csv(project / "data/07_model_output/all_recommendations.csv")
+    everyone = pd.read_csv(project / "data/07_model_output/ml-100k/all_recommendations.csv")
     assert manifest["artifacts"]["all_recommendations"]["rows"] == len(everyone)
     table = manifest["artifacts"]["all_recommendations_table"]
     assert table["kind"] == "table" and table["rows"] == len(everyone) and table["run"] == now.info["run"]
@@ -125,12 +125,12 @@ def test_kill_between_train_and_publish_is_refused_downstream(done):
 def test_a_failed_run_is_not_recorded(done):
     """A run that fails after train: its model is refused like a killed run's."""
     project, _ = done
-    everyone = project / "data/07_model_output/all_recommendations.csv"
+    everyone = project / "data/07_model_output/ml-100k/all_recommendations.csv"
     everyone.unlink()
     everyone.mkdir()  # recommend_all cannot save its output
     with pytest.raises(Exception, match="all_recommendations"):
         run(project, {"model": "popularity"}, pipeline_names=["modeling"])
-    assert pickle.loads((project / "data/06_models/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
+    assert pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists"):
         load_project_state(project, precompute=False)
 
@@ -138,10 +138,10 @@ def test_a_failed_run_is_not_recorded(done):
 def test_modeling_refuses_inputs_the_manifest_does_not_list(done):
     """ratings_clean cut at a line boundary (what a killed write used to leave): the modeling run refuses it."""
     project, _ = done
-    clean = project / "data/03_primary/ratings_clean.csv"
+    clean = project / "data/03_primary/ml-100k/ratings_clean.csv"
     lines = clean.read_text().splitlines(keepends=True)
     clean.write_text("".join(lines[: len(lines) * 3 // 4]))
-    model = project / "data/06_models/recommender.pkl"
+    model = project / "data/06_models/ml-100k/recommender.pkl"
     before = model.read_bytes()
     with pytest.raises(ValueError, match=r"ratings_clean \(.*did not finish.*kedro run --pipelines data_processing"):
         run(project, pipeline_names=["modeling"])

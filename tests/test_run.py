@@ -56,28 +56,28 @@ def test_kedro_session_on_real_movielens(project, monkeypatch):
     monkeypatch.setenv("MOVIELENS_100K", str(REAL_ARCHIVE))
     run_session(project)
 
-    ratings = read(project, "02_intermediate/ratings.csv")
-    movies = read(project, "02_intermediate/movies.csv")
+    ratings = read(project, "02_intermediate/ml-100k/ratings.csv")
+    movies = read(project, "02_intermediate/ml-100k/movies.csv")
     assert ratings.shape == (100_000, 4) and ratings.rating.between(1, 5).all()
     assert movies.shape == (1682, 4)
     assert movies.set_index("movieId").loc[543, "title"] == "Misérables, Les"
     assert movies.set_index("movieId").loc[267].title == "unknown"
     assert pd.isna(movies.set_index("movieId").loc[267].year)
 
-    clean = read(project, "03_primary/ratings_clean.csv")
+    clean = read(project, "03_primary/ml-100k/ratings_clean.csv")
     assert clean.groupby("userId").size().min() >= 5 and clean.groupby("movieId").size().min() >= 20
     assert len(clean) == 94_968  # known figure for ml-100k with thresholds 5 and 20
 
-    top = read(project, "07_model_output/recommendations.csv")
+    top = read(project, "07_model_output/ml-100k/recommendations.csv")
     assert list(top.columns) == ["rank", "movieId", "title", "year", "genres", "score"]
     assert len(top) == 10 and not set(top.movieId) & set(ratings.movieId[ratings.userId == 1])
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    csv_text = (project / "data/07_model_output/recommendations.csv").read_text(encoding="utf-8")
+    csv_text = (project / "data/07_model_output/ml-100k/recommendations.csv").read_text(encoding="utf-8")
     assert csv_text in readme, "the README's example for user 1 no longer matches a real run: update it"
-    everyone = read(project, "07_model_output/all_recommendations.csv")
+    everyone = read(project, "07_model_output/ml-100k/all_recommendations.csv")
     assert everyone.userId.nunique() == 943 and (everyone.groupby("userId").size() == 10).all()
-    assert (project / "data/06_models/recommender.pkl").stat().st_size > 0
-    assert (project / "data/08_reporting/data_processing_summary.json").exists()
+    assert (project / "data/06_models/ml-100k/recommender.pkl").stat().st_size > 0
+    assert (project / "data/08_reporting/ml-100k/data_processing_summary.json").exists()
 
 
 def test_cli_on_synthetic_archive(project, tmp_path, members):
@@ -91,27 +91,27 @@ def test_cli_on_synthetic_archive(project, tmp_path, members):
 
     second = kedro_cli(project, "--pipelines", "modeling", "--params", "user_id=7,top_n=3")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    top = read(project, "07_model_output/recommendations.csv")
+    top = read(project, "07_model_output/ml-100k/recommendations.csv")
     assert list(top["rank"]) == [1, 2, 3]
-    everyone = read(project, "07_model_output/all_recommendations.csv")
+    everyone = read(project, "07_model_output/ml-100k/all_recommendations.csv")
     assert everyone[everyone.userId == 7].movieId.tolist() == top.movieId.tolist()
 
     third = kedro_cli(project, "--nodes", "recommend", "--params", "user_id=8,top_n=2")
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
-    assert len(read(project, "07_model_output/recommendations.csv")) == 2
+    assert len(read(project, "07_model_output/ml-100k/recommendations.csv")) == 2
 
     bad = kedro_cli(project, "--nodes", "recommend", "--params", "user_id=99999")
     assert_one_message(bad, "user_id 99999 has no ratings in the training data")
-    assert len(read(project, "07_model_output/recommendations.csv")) == 2  # previous result intact
+    assert len(read(project, "07_model_output/ml-100k/recommendations.csv")) == 2  # previous result intact
 
     # an unknown user in a full run: found before train and evaluate, so the model, the metrics and the
     # published recommendations all stay those of the previous run
     kept = [
-        "06_models/recommender.pkl",
-        "07_model_output/all_recommendations.csv",
-        "07_model_output/recommendations.db",
-        "08_reporting/metrics.csv",
-        "08_reporting/metrics.json",
+        "06_models/ml-100k/recommender.pkl",
+        "07_model_output/ml-100k/all_recommendations.csv",
+        "07_model_output/ml-100k/recommendations.db",
+        "08_reporting/ml-100k/metrics.csv",
+        "08_reporting/ml-100k/metrics.json",
     ]
     before = {name: (project / "data" / name).stat().st_mtime_ns for name in kept}
     bad = kedro_cli(project, "--params", f"{thresholds},user_id=99999", archive=archive)
@@ -141,11 +141,10 @@ def test_offline_without_archive_fails_cleanly(project):
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     (project / "conf/local/catalog.yml").write_text(
-        "ml100k_archive:\n"
+        "movielens_archive:\n"
         "  type: movie_recommender.datasets.MovieLensArchiveDataset\n"
         "  filepath: data/01_raw/ml-100k.zip\n"
         f"  url: http://127.0.0.1:{port}/ml-100k.zip\n"
-        "  md5: 0e33842e24a9c977be4e0107933c0723\n"
         "  timeout: 5\n"
     )
     result = kedro_cli(project)
@@ -154,4 +153,4 @@ def test_offline_without_archive_fails_cleanly(project):
     assert "MOVIELENS_100K" in message and "data/01_raw/ml-100k.zip" in message
     assert "the official archive, or a re-pack of its files" in message
     assert [p.name for p in (project / "data/01_raw").iterdir()] == []
-    assert not (project / "data/02_intermediate/ratings.csv").exists()
+    assert not (project / "data/02_intermediate/ml-100k/ratings.csv").exists()

@@ -71,6 +71,11 @@ cli.add_command(run)
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (each loads the model).")
 @click.option("--env", "-e", default=None, help="Kedro configuration environment (default: local).")
 @click.option(
+    "--dataset",
+    default=None,
+    help="The release whose `kedro run --params dataset=...` outputs to serve (default: ml-100k).",
+)
+@click.option(
     "--watch",
     default=10.0,
     show_default=True,
@@ -83,7 +88,7 @@ cli.add_command(run)
     show_default=True,
     help="Log one line per request: client, method, path, status and latency, in uvicorn's format.",
 )
-def serve(host: str, port: int, workers: int, env: str | None, watch: float, access_log: bool):
+def serve(host: str, port: int, workers: int, env: str | None, dataset: str | None, watch: float, access_log: bool):
     """Serve the model and movies of the last `kedro run` over HTTP (OpenAPI docs at /docs)."""
     import os
 
@@ -99,13 +104,13 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float, acc
         from movie_recommender.api import load_project_state
 
         try:
-            settings = load_project_state(root, env=env, precompute=False).settings
+            settings = load_project_state(root, env=env, precompute=False, dataset=dataset).settings
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)
     else:
         try:
-            app = app_from_project(root, env=env, watch=watch, access_log=access_log, host=host)
+            app = app_from_project(root, env=env, watch=watch, access_log=access_log, host=host, dataset=dataset)
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)
@@ -135,6 +140,8 @@ def serve(host: str, port: int, workers: int, env: str | None, watch: float, acc
         os.environ["MOVIE_RECOMMENDER_HOST"] = host
         if env:
             os.environ["KEDRO_ENV"] = env
+        if dataset:
+            os.environ["MOVIE_RECOMMENDER_DATASET"] = dataset
         uvicorn.run("movie_recommender.api:app_from_project", factory=True, workers=workers, **options)
         return
     uvicorn.run(app, **options)

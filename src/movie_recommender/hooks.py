@@ -47,6 +47,8 @@ class ValidateParameters:
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
         names = sorted(name for name in pipeline.inputs() if name.startswith("params:"))
+        # The release is checked for every run: it names the folders every output goes to.
+        names += [name for name in ("params:dataset", "params:custom_datasets") if name in catalog and name not in names]
         params = {name.removeprefix("params:"): catalog.load(name) for name in names}
         check_parameters(params)
         self._user_id = params.get("user_id")

@@ -8,13 +8,13 @@ from fastapi.testclient import TestClient
 
 from movie_recommender.api import ServingState, create_app
 from movie_recommender.datasets.manifest import Manifest, file_fingerprint
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.recsys import UserKNN
 from tests.conftest import make_members
 
 
 def synthetic():
-    ratings, movies = convert_ml100k(make_members(n_users=30, n_movies=25, density=0.5, seed=3))
+    ratings, movies = convert(make_members(n_users=30, n_movies=25, density=0.5, seed=3))
     ratings = ratings[ratings.movieId != 25]  # movie 25 is in the movies table but not in the model
     extra = pd.DataFrame({"movieId": [99], "title": ["Toy Soldiers"], "year": [pd.NA], "genres": [""]})
     movies = pd.concat([movies, extra.astype({"year": "Int64"})], ignore_index=True)
@@ -38,14 +38,14 @@ def client(state):
         yield test_client
 
 
-def record_run(root):
-    """Write data/06_models/run_manifest.json as a finished `kedro run` would, listing the files as they are."""
+def record_run(root, dataset="ml-100k"):
+    """Write data/06_models/<dataset>/run_manifest.json as a finished `kedro run` would, listing the files."""
     import json
 
     files = {
-        "recommender": "data/06_models/recommender.pkl",
-        "movies": "data/02_intermediate/movies.csv",
-        "movie_rating_counts": "data/03_primary/movie_rating_counts.csv",
+        "recommender": f"data/06_models/{dataset}/recommender.pkl",
+        "movies": f"data/02_intermediate/{dataset}/movies.csv",
+        "movie_rating_counts": f"data/03_primary/{dataset}/movie_rating_counts.csv",
     }
     outputs = {
         name: {"kind": "file", "path": path, **file_fingerprint(root / path)}
@@ -54,16 +54,17 @@ def record_run(root):
     }
     run = {"finished_at": "2026-01-02T03:04:05+00:00", "parameters": {}, "inputs": {}}
     manifest = Manifest(None).record_run("run-1", run, outputs)
-    (root / "data/06_models/run_manifest.json").write_text(json.dumps(manifest.content))
+    (root / f"data/06_models/{dataset}/run_manifest.json").write_text(json.dumps(manifest.content))
 
 
-def place_artifacts(root, model, movies):
+def place_artifacts(root, model, movies, dataset="ml-100k"):
     """The model (pickled), movies and rating counts of a `kedro run`, listed in its run manifest."""
     import pickle
 
     for folder in ("06_models", "02_intermediate", "03_primary"):
-        (root / "data" / folder).mkdir(parents=True, exist_ok=True)
-    (root / "data/06_models/recommender.pkl").write_bytes(pickle.dumps(model))
-    movies.to_csv(root / "data/02_intermediate/movies.csv", index=False)
-    pd.DataFrame({"movieId": [1], "ratings": [10]}).to_csv(root / "data/03_primary/movie_rating_counts.csv", index=False)
-    record_run(root)
+        (root / "data" / folder / dataset).mkdir(parents=True, exist_ok=True)
+    (root / f"data/06_models/{dataset}/recommender.pkl").write_bytes(pickle.dumps(model))
+    movies.to_csv(root / f"data/02_intermediate/{dataset}/movies.csv", index=False)
+    counts = pd.DataFrame({"movieId": [1], "ratings": [10]})
+    counts.to_csv(root / f"data/03_primary/{dataset}/movie_rating_counts.csv", index=False)
+    record_run(root, dataset)

@@ -220,16 +220,16 @@ def test_load_project_state_reads_the_catalog(project_copy, fitted):
     root, (model, movies, _) = project_copy, fitted
     with pytest.raises(ArtifactsMissingError, match=r"recommender .* is missing: run `kedro run`"):
         load_project_state(root)
-    (root / "data/06_models").mkdir(parents=True)
-    (root / "data/02_intermediate").mkdir(parents=True)
-    model_file = root / "data/06_models/recommender.pkl"
+    (root / "data/06_models/ml-100k").mkdir(parents=True)
+    (root / "data/02_intermediate/ml-100k").mkdir(parents=True)
+    model_file = root / "data/06_models/ml-100k/recommender.pkl"
     model_file.write_bytes(pickle.dumps(model))
-    movies.to_csv(root / "data/02_intermediate/movies.csv", index=False)
+    movies.to_csv(root / "data/02_intermediate/ml-100k/movies.csv", index=False)
     with pytest.raises(ArtifactsMissingError, match=r"movie_rating_counts .* is missing: run `kedro run`"):
         load_project_state(root)
-    (root / "data/03_primary").mkdir(parents=True)
+    (root / "data/03_primary/ml-100k").mkdir(parents=True)
     counts = pd.DataFrame({"movieId": [1, 25], "ratings": [1234, 3]})  # of the whole data set, before filtering
-    counts.to_csv(root / "data/03_primary/movie_rating_counts.csv", index=False)
+    counts.to_csv(root / "data/03_primary/ml-100k/movie_rating_counts.csv", index=False)
     with pytest.raises(ArtifactsMissingError, match="there is no run manifest"):
         load_project_state(root)
     record_run(root)
@@ -237,7 +237,7 @@ def test_load_project_state_reads_the_catalog(project_copy, fitted):
     assert loaded.rating_counts == {1: 1234, 25: 3}
     assert loaded.info["class"] == "UserKNN" and loaded.info["users"] == 30 and len(loaded.info["version"]) == 12
     assert loaded.info["trained_at"] == "2026-01-02T03:04:05+00:00" and loaded.info["run"] == "run-1"
-    assert loaded.info["file"] == "data/06_models/recommender.pkl"  # never the absolute path
+    assert loaded.info["file"] == "data/06_models/ml-100k/recommender.pkl"  # never the absolute path
     model_file.write_bytes(b"not a pickle")
     with pytest.raises(ArtifactsMissingError, match="is not the file the run manifest lists"):
         load_project_state(root)
@@ -268,7 +268,7 @@ def test_a_model_file_the_manifest_does_not_list_is_never_unpickled(project_copy
 
     root, (model, movies, _) = project_copy, fitted
     place_artifacts(root, model, movies)
-    model_file = root / "data/06_models/recommender.pkl"
+    model_file = root / "data/06_models/ml-100k/recommender.pkl"
     state = load_project_state(root, precompute=False)
 
     marker = tmp_path / "code-ran"
@@ -309,7 +309,7 @@ def test_a_model_and_movies_from_runs_that_disagree_are_refused(project_copy, fi
 
     root, (model, movies, _) = project_copy, fitted
     place_artifacts(root, model, movies)
-    manifest_file = root / "data/06_models/run_manifest.json"
+    manifest_file = root / "data/06_models/ml-100k/run_manifest.json"
     manifest = json.loads(manifest_file.read_text())
     manifest["runs"]["run-1"]["inputs"] = {"movies": {"sha256": "0" * 64}}  # trained on other movies
     manifest_file.write_text(json.dumps(manifest))
@@ -385,3 +385,19 @@ def test_kedro_serve_without_artifacts_says_to_run_kedro(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "Cannot serve: recommender" in result.output and "run `kedro run`" in result.output
+
+
+def test_serve_reads_the_chosen_release(project_copy, fitted):
+    """kedro serve --dataset ml-1m serves ml-1m's model and movies, never another release's."""
+    from tests.api.conftest import place_artifacts
+
+    root, (model, movies, _) = project_copy, fitted
+    place_artifacts(root, model, movies, dataset="ml-1m")
+    with pytest.raises(ArtifactsMissingError, match=r"ml-100k/recommender.pkl\) is missing: run `kedro run` in"):
+        load_project_state(root)  # the default release has no outputs yet
+    with pytest.raises(ArtifactsMissingError, match=r"is missing: run `kedro run --params dataset=ml-10m` in"):
+        load_project_state(root, dataset="ml-10m")
+    loaded = load_project_state(root, precompute=False, dataset="ml-1m")
+    assert loaded.info["file"] == "data/06_models/ml-1m/recommender.pkl"
+    with pytest.raises(ArtifactsMissingError, match=r"one of ml-100k, ml-1m, .* kedro serve --dataset ml-1m"):
+        load_project_state(root, dataset="ml-2m")

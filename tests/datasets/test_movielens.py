@@ -24,12 +24,13 @@ from kedro.io import DataCatalog, DatasetError
 
 from movie_recommender.datasets import MovieLensArchiveDataset
 from movie_recommender.errors import UserError
+from movie_recommender.recsys.releases import RELEASES
 from tests.conftest import PROJECT_ROOT, make_members, real_archive, write_zip
 
 LOGGER = "movie_recommender.datasets.movielens"
 ENV = "MOVIELENS_100K"
-# Copied from conf/base/catalog.yml (entry ml100k_archive); test_catalog_declares_the_official_checksums
-# checks that the catalog still says the same.
+# Copied from movie_recommender.recsys.releases (ml-100k); test_catalog_declares_the_official_checksums
+# checks that the release registry still says the same.
 OFFICIAL_MD5 = "0e33842e24a9c977be4e0107933c0723"
 OFFICIAL_MEMBER_MD5 = {
     "u.data": "6e47046882bad158b0efbb84cd5cb987",
@@ -309,7 +310,7 @@ def test_repack_of_official_members_is_accepted_with_info(make_dataset, archive_
     ("expected_md5", "difference"),
     [
         pytest.param(member_md5(make_members()), r"u\.data md5 [0-9a-f]{32} != [0-9a-f]{32}", id="member_md5"),
-        pytest.param(None, rf"archive md5 [0-9a-f]{{32}} != {OFFICIAL_MD5}", id="archive-md5-only"),
+        pytest.param({}, rf"archive md5 [0-9a-f]{{32}} != {OFFICIAL_MD5}", id="archive-md5-only"),
     ],
 )
 def test_other_but_well_formed_copy_is_accepted_with_warning(expected_md5, difference, make_dataset, tmp_path, caplog):
@@ -471,27 +472,34 @@ def test_exists_expands_home_like_load(monkeypatch, make_dataset, archive_path, 
 
 # ---------------------------------------------------------------------- catalog
 def catalog_entry() -> dict:
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog.yml").read_text())["ml100k_archive"]
+    entry = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "catalog.yml").read_text())["movielens_archive"]
+    assert entry["dataset"] == "${_dataset}" and "custom_datasets" in entry
+    return {**entry, "dataset": "ml-100k", "custom_datasets": {}}  # as the config loader resolves them by default
 
 
 def test_catalog_declares_the_official_checksums():
     entry = catalog_entry()
+    release = RELEASES["ml-100k"]
 
     assert entry["type"] == "movie_recommender.datasets.MovieLensArchiveDataset"
-    assert entry["md5"] == OFFICIAL_MD5
-    assert entry["member_md5"].items() >= OFFICIAL_MEMBER_MD5.items()
-    assert entry.get("source_env", ENV) == ENV
+    assert release.md5 == OFFICIAL_MD5
+    assert release.member_md5.items() >= OFFICIAL_MEMBER_MD5.items()
+    assert release.source_env == ENV
+    dataset = MovieLensArchiveDataset(dataset="ml-100k")
+    assert dataset._describe()["md5"] == OFFICIAL_MD5
+    assert dataset._describe()["url"] == "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+    assert dataset._describe()["filepath"] == "data/01_raw/ml-100k.zip"
 
 
 def test_catalog_entry_loads_through_kedro(server, good, members, cached):
     # The real entry (type, member_md5, source_env, metadata), pointed at local files and the local server.
     entry = {**catalog_entry(), "filepath": str(cached), "url": server.serve(good), "md5": md5(good), "timeout": 5}
-    catalog = DataCatalog.from_config({"ml100k_archive": entry})
+    catalog = DataCatalog.from_config({"movielens_archive": entry})
 
-    assert not catalog.exists("ml100k_archive")
-    assert catalog.load("ml100k_archive") == members
-    assert catalog["ml100k_archive"].load() == members
-    assert catalog.exists("ml100k_archive")
+    assert not catalog.exists("movielens_archive")
+    assert catalog.load("movielens_archive") == members
+    assert catalog["movielens_archive"].load() == members
+    assert catalog.exists("movielens_archive")
     assert server.requests == ["/ml-100k.zip"]
 
 

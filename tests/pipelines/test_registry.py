@@ -11,8 +11,7 @@ def test_registry():
     assert {"data_processing", "modeling", "evaluation", "__default__"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert default_nodes == {
-        "convert_ml100k",
-        "ingest",
+        "convert",
         "count_movie_ratings",
         "transform",
         "train",
@@ -34,8 +33,10 @@ def test_registry():
     }
     assert pipelines["evaluation"].inputs() == {
         "ratings_clean",
-        "ml100k_archive",
+        "movielens_archive",
         "movies",
         "params:evaluation",
         "params:models",
+        "params:dataset",
+        "params:custom_datasets",
     }

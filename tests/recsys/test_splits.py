@@ -179,3 +179,22 @@ def test_drop_unknown():
     test = pd.DataFrame({"userId": [1, 2, 3, 2], "movieId": [10, 30, 10, 20], "rating": [4, 5, 1, 2]})
     kept = drop_unknown(test, train)
     assert kept.index.tolist() == [0, 3]  # user 3 and movie 30 are unseen
+
+
+def test_time_cut_holdout_tests_on_the_future():
+    from movie_recommender.recsys.splits import time_cut_holdout
+
+    ratings = pd.DataFrame(
+        {
+            "userId": [1, 1, 1, 2, 2, 2, 3, 3],
+            "movieId": [1, 2, 3, 1, 2, 3, 1, 2],
+            "rating": [5, 4, 3, 2, 1, 5, 4, 4],
+            "timestamp": [10, 20, 70, 30, 40, 80, 90, 95],  # user 3 rates only after the cut
+        }
+    )
+    train, test = time_cut_holdout(ratings, test_fraction=0.5)
+    assert train.timestamp.max() < test.timestamp.min()
+    assert sorted(zip(test.userId, test.movieId)) == [(1, 3), (2, 3)]  # user 3: unknown to any model, dropped
+    assert len(train) == 4 and 3 not in set(train.userId)
+    with pytest.raises(ValueError, match="time_cut_holdout needs a 'timestamp' column"):
+        time_cut_holdout(ratings.drop(columns="timestamp"))

@@ -26,6 +26,7 @@ from movie_recommender.api.guard import ServeSettings
 from movie_recommender.errors import UserError
 from movie_recommender.recsys.base import NoUsableRatingsError, Recommender
 from movie_recommender.recsys.explain import ItemSimilarity
+from movie_recommender.recsys.releases import DEFAULT_DATASET, UnknownDatasetError, get_release
 
 logger = logging.getLogger(__name__)
 
@@ -453,8 +454,13 @@ def _require_model(model: Any, where: str) -> None:
         )
 
 
-def load_project_state(project_path: str | Path = ".", env: str | None = None, precompute: bool = True) -> ServingState:
+def load_project_state(
+    project_path: str | Path = ".", env: str | None = None, precompute: bool = True, dataset: str | None = None
+) -> ServingState:
     """Load the model and movies written by ``kedro run`` through the project's Kedro catalog.
+
+    ``dataset``: the release whose outputs to serve (``kedro run --params dataset=...``); all of them
+    come from that release's folders, so a model is never served with another release's movies.
 
     Both must be the files the run manifest lists, and from runs that agree (the model's run read these
     movies); the model is unpickled from the very bytes whose checksum was checked. Anything else is
@@ -469,9 +475,15 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
     if not (root / "pyproject.toml").is_file():
         raise ArtifactsMissingError(f"{root} is not the movie_recommender project (no pyproject.toml).")
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env=env) as session:
+    runtime_params = {"dataset": dataset} if dataset else None
+    with KedroSession.create(project_path=root, env=env, runtime_params=runtime_params) as session:
         context = session.load_context()
+        try:
+            get_release(context.params.get("dataset", DEFAULT_DATASET), context.params.get("custom_datasets"))
+        except UnknownDatasetError as error:
+            raise ArtifactsMissingError(str(error).replace("kedro run --params dataset=", "kedro serve --dataset ")) from None
         catalog = context.catalog
+        command = f"kedro run --params dataset={dataset}" if dataset else "kedro run"
         try:
             settings = ServeSettings.from_config(context.params.get("serving"), _credentials(context))
         except UserError as error:
@@ -484,7 +496,7 @@ def load_project_state(project_path: str | Path = ".", env: str | None = None, p
             path = path if path.is_absolute() else root / path
             if not path.is_file():
                 where = display_path(path, root)
-                raise ArtifactsMissingError(f"{name} ({where}) is missing: run `kedro run` in {root} first.")
+                raise ArtifactsMissingError(f"{name} ({where}) is missing: run `{command}` in {root} first.")
             paths[name] = path
         where = display_path(paths[MODEL_DATASET], root)
         reading = MODEL_DATASET

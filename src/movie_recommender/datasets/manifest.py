@@ -1,7 +1,7 @@
 """The run manifest: which artifacts belong together, and the checksums that prove it.
 
 Every successful ``kedro run`` ends by recording, in the ``run_manifest`` dataset of the catalog
-(``data/06_models/run_manifest.json``), what it wrote: for each persisted output its file, size, sha256
+(``data/06_models/<dataset>/run_manifest.json``), what it wrote: for each persisted output its file, size, sha256
 and row count (a SQL table: its row count and a checksum of its content), and for the run its id, times,
 pipeline, parameters, release (the ``dataset`` parameter when there is one) and the checksums of the
 inputs it read. A run that fails or is killed records nothing, so its partial outputs do not match.

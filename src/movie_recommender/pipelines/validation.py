@@ -7,14 +7,16 @@ checks for the whole pipeline before any node runs, so a bad value writes nothin
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from movie_recommender.errors import UserError
 from movie_recommender.recsys import Recommender, check_count
 from movie_recommender.recsys.models import MODELS, make_model
-from movie_recommender.recsys.movielens import RATING_SCALE
+from movie_recommender.recsys.releases import Release, UnknownDatasetError, get_release
 
 REGENERATE = "regenerate it with kedro run --pipelines data_processing"
 
@@ -78,6 +80,32 @@ def model_from_params(name: object, models: object) -> Recommender:
         raise UserError(f"Parameter models.{name}.{exc} See {where}.") from None
 
 
+#: Models that rank by the movies' genres and years, so they need a movies table with them.
+MOVIE_DETAIL_MODELS = ("content", "hybrid")
+
+
+def has_movie_details(movies: pd.DataFrame) -> bool:
+    """Whether ``movies`` has any genres (a custom dataset without movies.csv has none)."""
+    return "genres" in movies and bool(movies["genres"].notna().any())
+
+
+def require_movie_details(name: str, models: object, movies: pd.DataFrame) -> None:
+    """Stop with one message when model ``name`` needs genres that ``movies`` lacks."""
+    if not needs_movie_details(name, models) or has_movie_details(movies):
+        return
+    raise UserError(
+        f"Model {name} ranks movies by their genres and years, but movies has none: the dataset has no "
+        "movies.csv. Add a movies.csv (movieId,title,genres) beside its ratings.csv, or choose a model that "
+        "needs ratings only, e.g. kedro run --params model=ease."
+    )
+
+
+def needs_movie_details(name: str, models: object) -> bool:
+    settings = models.get(name) if isinstance(models, Mapping) else None
+    kind = settings.get("model", name) if isinstance(settings, Mapping) else name
+    return kind in MOVIE_DETAIL_MODELS
+
+
 def check_models(models: object) -> None:
     """Every entry of the ``models`` parameter is a known model (or names one with ``model:``) with valid settings."""
     _require_models_mapping(models)
@@ -93,13 +121,28 @@ EVALUATION_DEFAULTS = {
     "relevance_threshold": None,
     "models": ["popularity", "user_knn"],
 }
-SPLITS = ("random", "temporal", "u1", "u2", "u3", "u4", "u5", "ua", "ub")
+FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+SPLITS = ("random", "temporal", "time_cut", *FOLDS)
 
 
-def check_evaluation(evaluation: object, models: object = None) -> dict:
+def check_dataset(dataset: object, custom_datasets: object = None) -> Release:
+    """The release named by the ``dataset`` parameter; one message listing the known ones if there is none."""
+    if custom_datasets is not None and not isinstance(custom_datasets, Mapping):
+        raise UserError(
+            f"custom_datasets must map dataset names to their settings, got {custom_datasets!r}; "
+            "set it in conf/local/globals.yml (see README, Your own ratings)."
+        )
+    try:
+        return get_release(dataset, custom_datasets)
+    except UnknownDatasetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def check_evaluation(evaluation: object, models: object = None, release: Release | None = None) -> dict:
     """The ``evaluation`` parameter with defaults filled in, after checking every setting.
 
-    Model names are checked against the registry and the named settings in ``models``, when given.
+    Model names are checked against the registry and the named settings in ``models``, when given;
+    the split and relevance threshold against the ``release`` (its folds and rating scale), when given.
     """
     where = "conf/base/parameters_evaluation.yml, or e.g. kedro run --pipelines evaluation --params evaluation.k=20"
     if not isinstance(evaluation, Mapping):
@@ -116,6 +159,12 @@ def check_evaluation(evaluation: object, models: object = None) -> dict:
 
     if settings["split"] not in SPLITS:
         raise bad("split", f"one of {list(SPLITS)}")
+    if release is not None and settings["split"] in FOLDS and not release.has_folds:
+        raise bad(
+            "split",
+            f"random, temporal or time_cut for {release.title}: the folds {', '.join(FOLDS)} ship with "
+            "MovieLens 100k only",
+        )
     fraction = settings["test_fraction"]
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
         raise bad("test_fraction", "a number between 0 and 1 (exclusive)")
@@ -124,11 +173,13 @@ def check_evaluation(evaluation: object, models: object = None) -> dict:
             check_count(name, settings[name], minimum)
         except ValueError:
             raise bad(name, f"a whole number >= {minimum}") from None
-    threshold, (low, high) = settings["relevance_threshold"], RATING_SCALE
+    threshold = settings["relevance_threshold"]
+    low, high = release.scale[:2] if release is not None else (-math.inf, math.inf)
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, int | float) or not low <= threshold <= high
     ):
-        raise bad("relevance_threshold", f"null (any held-out rating is relevant) or a rating from {low} to {high}")
+        scale = f"a rating from {low:g} to {high:g}" if release is not None else "a rating"
+        raise bad("relevance_threshold", f"null (any held-out rating is relevant) or {scale}")
     names = settings["models"]
     if isinstance(names, str):
         names = settings["models"] = [names]
@@ -156,9 +207,12 @@ CHECKS_WITH_MODELS: dict[str, Callable[[object, object], object]] = {
 
 
 def check_parameters(params: Mapping[str, object]) -> None:
-    """Run the check of every parameter in ``params`` that has one."""
+    """Run the check of every parameter in ``params`` that has one; the dataset first."""
+    release = check_dataset(params["dataset"], params.get("custom_datasets")) if "dataset" in params else None
     for name, value in params.items():
-        if name in PARAMETER_CHECKS:
+        if name == "evaluation":
+            check_evaluation(value, params.get("models"), release)
+        elif name in PARAMETER_CHECKS:
             PARAMETER_CHECKS[name](value)
         elif name in CHECKS_WITH_MODELS:
             CHECKS_WITH_MODELS[name](value, params.get("models", {} if name == "model" else None))
@@ -183,11 +237,10 @@ def require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> No
 
 
 def check_ratings_table(ratings: pd.DataFrame, dataset: str) -> None:
-    """Ratings as data_processing writes them: whole-number ids, ratings on the MovieLens scale."""
+    """Ratings as data_processing writes them: whole-number ids, numeric ratings (the scale is checked there)."""
     require_columns(ratings, dataset, ["userId", "movieId", "rating"])
     for column in ("userId", "movieId"):
         if not pd.api.types.is_integer_dtype(ratings[column]):
             raise UserError(f"{dataset}.{column} must hold whole numbers only: {REGENERATE}.")
-    low, high = RATING_SCALE
-    if not pd.api.types.is_numeric_dtype(ratings["rating"]) or not ratings["rating"].between(low, high).all():
-        raise UserError(f"{dataset}.rating must hold numbers from {low} to {high} only: {REGENERATE}.")
+    if not pd.api.types.is_numeric_dtype(ratings["rating"]) or not np.isfinite(ratings["rating"].to_numpy()).all():
+        raise UserError(f"{dataset}.rating must hold numbers only: {REGENERATE}.")

@@ -31,6 +31,7 @@ __all__ = [
     "predefined_folds",
     "random_holdout",
     "temporal_holdout",
+    "time_cut_holdout",
 ]
 
 
@@ -99,6 +100,23 @@ def random_holdout(
     return _split(ordered, to_test)
 
 
+def _by_time(
+    split: str, ratings: pd.DataFrame, test_fraction: object, min_train: object
+) -> tuple[pd.DataFrame, float, int]:
+    """The checked arguments of a split by time, and the ratings sorted by ``userId, timestamp, movieId``."""
+    test_fraction = _check_fraction(test_fraction)
+    min_train = check_count("min_train", min_train)
+    if isinstance(ratings, pd.DataFrame) and TIMESTAMP not in ratings.columns:
+        raise ValueError(
+            f"{split} needs a {TIMESTAMP!r} column, but ratings have only {list(ratings.columns)}. "
+            "Keep the timestamp from u.data (parse_ratings returns it), or use random_holdout."
+        )
+    _check_ratings(ratings, (TIMESTAMP,))
+    if ratings[TIMESTAMP].isna().any():
+        raise ValueError(f"ratings have missing {TIMESTAMP} values; fill or drop them before a temporal split.")
+    return ratings.sort_values([USER, TIMESTAMP, ITEM], kind="stable").reset_index(drop=True), test_fraction, min_train
+
+
 def temporal_holdout(
     ratings: pd.DataFrame, test_fraction: float = 0.25, min_train: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -111,22 +129,34 @@ def temporal_holdout(
     global time cut: other users' training ratings may be later than a test rating.
     Both parts are sorted by ``userId, timestamp, movieId`` with a fresh index.
     """
-    test_fraction = _check_fraction(test_fraction)
-    min_train = check_count("min_train", min_train)
-    if isinstance(ratings, pd.DataFrame) and TIMESTAMP not in ratings.columns:
-        raise ValueError(
-            f"temporal_holdout needs a {TIMESTAMP!r} column, but ratings have only {list(ratings.columns)}. "
-            "Keep the timestamp from u.data (parse_ratings returns it), or use random_holdout."
-        )
-    _check_ratings(ratings, (TIMESTAMP,))
-    if ratings[TIMESTAMP].isna().any():
-        raise ValueError(f"ratings have missing {TIMESTAMP} values; fill or drop them before a temporal split.")
-    ordered = ratings.sort_values([USER, TIMESTAMP, ITEM], kind="stable").reset_index(drop=True)
+    ordered, test_fraction, min_train = _by_time("temporal_holdout", ratings, test_fraction, min_train)
     by_user = ordered.groupby(USER, sort=False)
     sizes = by_user[USER].transform("size").to_numpy()
     from_end = sizes - by_user.cumcount().to_numpy() - 1  # 0 = the user's latest rating
     to_test = from_end < _test_counts(sizes, test_fraction, min_train)
     return _split(ordered, to_test)
+
+
+def time_cut_holdout(
+    ratings: pd.DataFrame, test_fraction: float = 0.25, min_train: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A global time cut: the latest ``test_fraction`` of all ratings are the test part.
+
+    The cut is the timestamp ``t`` below which ``1 - test_fraction`` of the ratings fall (ratings
+    at ``t`` or later go to test), so no training rating is later than any test rating: the model
+    is evaluated on the future, as it would be deployed. Test ratings of users with fewer than
+    ``min_train`` training ratings (users who first rate after the cut) are dropped, since no
+    model can rank for a user it has never seen; so the test part may hold fewer ratings than
+    ``test_fraction`` asks. Both parts are sorted by ``userId, timestamp, movieId`` with a fresh index.
+    """
+    ordered, test_fraction, min_train = _by_time("time_cut_holdout", ratings, test_fraction, min_train)
+    times = ordered[TIMESTAMP].to_numpy()
+    cut = np.sort(times)[min(len(times) - 1, int(np.floor((1 - test_fraction) * len(times))))] if len(times) else 0
+    to_test = times >= cut
+    in_train = pd.Series(~to_test).groupby(ordered[USER].to_numpy()).transform("sum").to_numpy()
+    keep = ~to_test | (in_train >= min_train)
+    train, test = _split(ordered[keep].reset_index(drop=True), to_test[keep])
+    return train, test
 
 
 def predefined_fold(files: Mapping[str, bytes | str], name: str = "u1") -> tuple[pd.DataFrame, pd.DataFrame]:

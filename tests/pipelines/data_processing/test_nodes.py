@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest, transform
+from movie_recommender.pipelines.data_processing.nodes import convert, transform
 from movie_recommender.recsys import MovieLensFormatError
 
 
-def test_convert_ml100k(members):
-    ratings, movies = convert_ml100k(members)
+def test_convert(members):
+    ratings, movies = convert(members)
     assert list(ratings.columns) == ["userId", "movieId", "rating", "timestamp"]
     assert list(movies.columns) == ["movieId", "title", "year", "genres"]
     assert len(ratings) == members["u.data"].count(b"\n")
@@ -24,7 +24,7 @@ def test_convert_reports_the_bad_line(members):
     members["u.data"] += b"7\t8\tnine\t10\n"
     line = members["u.data"].count(b"\n")
     with pytest.raises(MovieLensFormatError, match=f"u.data line {line} is malformed"):
-        convert_ml100k(members)
+        convert(members)
 
 
 def test_convert_rejects_a_rating_of_a_movie_missing_from_u_item(members):
@@ -33,7 +33,7 @@ def test_convert_rejects_a_rating_of_a_movie_missing_from_u_item(members):
     members["u.data"] += b"7\t99999\t4\t881250949\n8\t99998\t3\t881250950\n8\t99999\t2\t881250951\n"
     line = members["u.data"].count(b"\n") - 2
     with pytest.raises(MovieLensFormatError) as raised:
-        convert_ml100k(members)
+        convert(members)
     message = str(raised.value)
     assert message.startswith(f"u.data line {line} rates movie 99999, which u.item does not list")
     assert "(3 rating(s) of 2 such movie(s) in all: 99998, 99999)" in message
@@ -49,7 +49,7 @@ def test_convert_writes_nothing_for_a_rating_of_an_unknown_movie(members, tmp_pa
 
     members["u.data"] += b"7\t99999\t4\t881250949\n"
     catalog = DataCatalog({name: CSVDataset(filepath=str(tmp_path / f"{name}.csv")) for name in ("ratings", "movies")})
-    catalog["ml100k_archive"] = members
+    catalog["movielens_archive"] = members
     catalog["params:min_user_ratings"] = 1
     catalog["params:min_movie_ratings"] = 1
     with pytest.raises(MovieLensFormatError, match="rates movie 99999"):
@@ -57,30 +57,14 @@ def test_convert_writes_nothing_for_a_rating_of_an_unknown_movie(members, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ingest_merges_titles(members):
-    ratings, movies = convert_ml100k(members)
-    merged = ingest(ratings, movies)
-    assert len(merged) == len(ratings)
-    assert list(merged.columns) == ["userId", "movieId", "rating", "timestamp", "title", "year", "genres"]
-    assert (merged.title == merged.movieId.map(movies.set_index("movieId").title)).all()
-
-
-def test_ingest_rejects_ratings_of_unknown_movies(members):
-    ratings, movies = convert_ml100k(members)
-    with pytest.raises(ValueError, match=r"ratings refer to 1 movie id\(s\) missing from movies \(first: 1\)"):
-        ingest(ratings, movies[movies.movieId != 1])
-
-
-def test_ingest_rejects_tables_without_their_columns(members):
-    ratings, movies = convert_ml100k(members)
-    with pytest.raises(
-        ValueError, match=r"movies lacks the column\(s\) \['title'\].*kedro run --pipelines data_processing"
-    ):
-        ingest(ratings, movies.drop(columns="title"))
+def test_convert_types_the_columns(members):
+    ratings, movies = convert(members)
+    assert ratings.dtypes.astype(str).tolist() == ["int32", "int32", "float32", "int64"]
+    assert str(movies.movieId.dtype) == "int32"
 
 
 def test_transform_filters_and_summarises(members):
-    merged = ingest(*convert_ml100k(members))
+    merged, _ = convert(members)
     clean, summary = transform(merged, min_user_ratings=10, min_movie_ratings=5)
     assert clean.groupby("userId").size().min() >= 10
     assert clean.groupby("movieId").size().min() >= 5
@@ -106,4 +90,4 @@ def test_transform_filters_and_summarises(members):
 )
 def test_transform_bad_thresholds(members, min_user, min_movie, message):
     with pytest.raises(ValueError, match=message):
-        transform(ingest(*convert_ml100k(members)), min_user, min_movie)
+        transform(convert(members)[0], min_user, min_movie)

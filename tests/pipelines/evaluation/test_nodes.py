@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.pipelines.evaluation.nodes import evaluate_models, plot_metrics, report_metrics, split_ratings
 
 SETTINGS = {"split": "random", "test_fraction": 0.25, "seed": 42, "k": 5, "models": ["popularity", "user_knn"]}
@@ -16,8 +16,8 @@ SETTINGS = {"split": "random", "test_fraction": 0.25, "seed": 42, "k": 5, "model
 
 @pytest.fixture
 def clean_and_movies(members):
-    ratings, movies = convert_ml100k(members)
-    return ingest(ratings, movies), movies
+    ratings, movies = convert(members)
+    return ratings, movies
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_split_predefined_fold_reads_the_archive(clean_and_movies, members):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"split": "u9"}, r"Parameter evaluation.split must be one of \['random', 'temporal', 'u1'"),
+        ({"split": "u9"}, r"Parameter evaluation.split must be one of \['random', 'temporal', 'time_cut', 'u1'"),
         ({"test_fraction": 1.5}, r"Parameter evaluation.test_fraction must be a number between 0 and 1"),
         ({"k": 0}, r"Parameter evaluation.k must be a whole number >= 1, got 0"),
         (

@@ -3,16 +3,18 @@
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.pipelines.evaluation import create_pipeline
 
 
 def test_evaluation_pipeline(members):
-    ratings, movies = convert_ml100k(members)
+    ratings, movies = convert(members)
     catalog = DataCatalog()
-    catalog["ratings_clean"] = ingest(ratings, movies)
+    catalog["ratings_clean"] = ratings
     catalog["movies"] = movies
-    catalog["ml100k_archive"] = members
+    catalog["movielens_archive"] = members
+    catalog["params:dataset"] = "ml-100k"
+    catalog["params:custom_datasets"] = {}
     catalog["params:evaluation"] = {"split": "random", "k": 5, "models": ["popularity", "user_knn"]}
     catalog["params:models"] = {"user_knn": {"neighbours": 10}}
     outputs = SequentialRunner().run(create_pipeline(), catalog)

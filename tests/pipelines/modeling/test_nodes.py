@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.pipelines.modeling.nodes import recommend, recommend_all, train_model
 
 
 @pytest.fixture
 def clean_and_movies(members):
-    ratings, movies = convert_ml100k(members)
-    return ingest(ratings, movies), movies
+    ratings, movies = convert(members)
+    return ratings, movies
 
 
 @pytest.fixture
@@ -50,10 +50,10 @@ def test_train_model_unknown_model(clean_and_movies):
         (lambda df: df.drop(columns="rating"), r"ratings_clean lacks the column\(s\) \['rating'\]"),
         (lambda df: df.assign(userId=df.userId.astype(str)), r"ratings_clean.userId must hold whole numbers"),
         (
-            lambda df: df.assign(rating=df.rating.where(df.index > 0, 99)),
-            r"ratings_clean.rating must hold numbers from 1 to 5",
+            lambda df: df.assign(rating=df.rating.where(df.index > 0, float("nan"))),
+            r"ratings_clean.rating must hold numbers only",
         ),
-        (lambda df: df.assign(rating="x"), r"ratings_clean.rating must hold numbers from 1 to 5"),
+        (lambda df: df.assign(rating="x"), r"ratings_clean.rating must hold numbers only"),
     ],
 )
 def test_train_model_bad_ratings(clean_and_movies, edit, message):

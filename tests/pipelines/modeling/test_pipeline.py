@@ -4,14 +4,14 @@ import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k, ingest
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.pipelines.modeling import create_pipeline
 
 
 def modeling_catalog(members, user_id=1) -> DataCatalog:
-    ratings, movies = convert_ml100k(members)
+    ratings, movies = convert(members)
     catalog = DataCatalog()
-    catalog["ratings_clean"] = ingest(ratings, movies)
+    catalog["ratings_clean"] = ratings
     catalog["movies"] = movies
     catalog["params:model"] = "user_knn"
     catalog["params:models"] = {"user_knn": {"neighbours": 10, "similarity": "cosine"}}

@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Mapping
+
 import pandas as pd
 
 from movie_recommender.errors import UserError
-from movie_recommender.pipelines.validation import REGENERATE, require_columns, require_int
-from movie_recommender.recsys import filter_min_ratings, parse_genres, parse_movies, parse_ratings
-from movie_recommender.recsys.movielens import MOVIE_COLUMNS, RATING_COLUMNS, check_rated_movies
+from movie_recommender.pipelines.validation import require_columns, require_int
+from movie_recommender.recsys import filter_min_ratings
+from movie_recommender.recsys.movielens import read_release
+from movie_recommender.recsys.releases import RELEASES
+
+logger = logging.getLogger(__name__)
 
 
-def convert_ml100k(archive: dict[str, bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse the archive's u.data and u.item (with u.genre) into ratings and movies tables.
+def convert(archive: Mapping[str, bytes]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Any release's ratings and movies files -> the ratings.csv and movies.csv tables, checked line by line.
 
-    Every rated movie must be in u.item: otherwise nothing is written and the message names the line.
+    ``archive`` is what MovieLensArchiveDataset loads (it knows its release); a plain mapping of
+    file names to bytes is read as MovieLens 100k.
     """
-    ratings = parse_ratings(archive["u.data"])
-    movies = parse_movies(archive["u.item"], parse_genres(archive["u.genre"]))
-    check_rated_movies(ratings, movies, archive["u.data"])
+    release = getattr(archive, "release", RELEASES["ml-100k"])
+    if hasattr(archive, "opener"):
+        open_member = archive.opener
+    else:
+
+        def open_member(name: str):
+            return lambda: io.BytesIO(archive[name])
+
+    ratings, movies = read_release(release, open_member, list(archive))
+    logger.info(
+        "%s: %s ratings by %s users of %s movies (%s listed).",
+        release.title,
+        f"{len(ratings):,}",
+        f"{ratings['userId'].nunique():,}",
+        f"{ratings['movieId'].nunique():,}",
+        f"{len(movies):,}",
+    )
     return ratings, movies
-
-
-def ingest(ratings: pd.DataFrame, movies: pd.DataFrame) -> pd.DataFrame:
-    """Merge every rating with its movie's title, year and genres."""
-    require_columns(ratings, "ratings", RATING_COLUMNS)
-    require_columns(movies, "movies", MOVIE_COLUMNS)
-    unknown = ~ratings["movieId"].isin(movies["movieId"])
-    if unknown.any():
-        ids = sorted(ratings.loc[unknown, "movieId"].unique().tolist())  # plain ints in the message
-        raise UserError(
-            f"{int(unknown.sum())} ratings refer to {len(ids)} movie id(s) missing from movies "
-            f"(first: {', '.join(map(str, ids[:5]))}): {REGENERATE}."
-        )
-    return ratings.merge(movies, on="movieId", how="left", validate="many_to_one")
 
 
 def count_movie_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -42,24 +50,27 @@ def count_movie_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     return counts.sort_values(["ratings", "movieId"], ascending=[False, True], ignore_index=True)
 
 
-def transform(
-    ratings_with_movies: pd.DataFrame, min_user_ratings: int, min_movie_ratings: int
-) -> tuple[pd.DataFrame, dict]:
-    """Keep users with >= min_user_ratings and movies with >= min_movie_ratings ratings, until both hold."""
+def transform(ratings: pd.DataFrame, min_user_ratings: int, min_movie_ratings: int) -> tuple[pd.DataFrame, dict]:
+    """Keep users with >= min_user_ratings and movies with >= min_movie_ratings ratings, until both hold.
+
+    Movie details are not copied onto the ratings: they stay in movies.csv and are joined only
+    where a person reads the output (recommendations.csv, the API).
+    """
+    require_columns(ratings, "ratings", ["userId", "movieId", "rating"])
     min_user = require_int("min_user_ratings", min_user_ratings)
     min_movie = require_int("min_movie_ratings", min_movie_ratings)
-    clean, passes = filter_min_ratings(ratings_with_movies, min_user, min_movie)
+    clean, passes = filter_min_ratings(ratings, min_user, min_movie)
     if clean.empty:
         raise UserError(
             f"Filtering with min_user_ratings={min_user} and min_movie_ratings={min_movie} removes every "
-            f"one of the {len(ratings_with_movies):,} ratings. Lower them in conf/base/parameters.yml or on "
+            f"one of the {len(ratings):,} ratings. Lower them in conf/base/parameters.yml or on "
             "the command line, e.g. kedro run --params min_user_ratings=2,min_movie_ratings=2."
         )
 
     def counts(frame: pd.DataFrame) -> dict:
         return {"ratings": len(frame), "users": frame["userId"].nunique(), "movies": frame["movieId"].nunique()}
 
-    before, after = counts(ratings_with_movies), counts(clean)
+    before, after = counts(ratings), counts(clean)
     summary = {
         "min_user_ratings": min_user,
         "min_movie_ratings": min_movie,

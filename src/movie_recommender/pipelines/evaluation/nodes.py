@@ -4,33 +4,60 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from movie_recommender.pipelines.validation import check_evaluation, check_ratings_table, model_from_params
+from movie_recommender.errors import UserError
+from movie_recommender.pipelines.validation import (
+    check_dataset,
+    check_evaluation,
+    check_ratings_table,
+    has_movie_details,
+    model_from_params,
+    needs_movie_details,
+)
 from movie_recommender.recsys import evaluate
 from movie_recommender.recsys.movielens import RATING_COLUMNS
-from movie_recommender.recsys.splits import PREDEFINED_FOLDS, predefined_fold, random_holdout, temporal_holdout
+from movie_recommender.recsys.splits import (
+    PREDEFINED_FOLDS,
+    predefined_fold,
+    random_holdout,
+    temporal_holdout,
+    time_cut_holdout,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def split_ratings(
-    ratings_clean: pd.DataFrame, ml100k_archive: dict[str, bytes], evaluation: dict
+    ratings_clean: pd.DataFrame,
+    movielens_archive: Mapping[str, bytes],
+    evaluation: dict,
+    dataset: str = "ml-100k",
+    custom_datasets: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out test ratings: per user at random or the latest, or one of the archive's predefined folds."""
-    settings = check_evaluation(evaluation)
+    """Hold out test ratings: per user at random or the latest, a global time cut, or a 100k fold."""
+    release = check_dataset(dataset, custom_datasets)
+    settings = check_evaluation(evaluation, release=release)
     split = settings["split"]
     if split in PREDEFINED_FOLDS:
-        train, test = predefined_fold(ml100k_archive, split)
+        train, test = predefined_fold(movielens_archive, split)
     else:
         check_ratings_table(ratings_clean, "ratings_clean")
         ratings = ratings_clean[[c for c in RATING_COLUMNS if c in ratings_clean.columns]]
+        if split in ("temporal", "time_cut") and "timestamp" not in ratings:
+            raise UserError(
+                f"evaluation.split={split} needs rating times, but {release.title} has none: use "
+                "kedro run --params evaluation.split=random (or give its ratings a timestamp column)."
+            )
         if split == "random":
             train, test = random_holdout(ratings, settings["test_fraction"], seed=settings["seed"])
-        else:
+        elif split == "temporal":
             train, test = temporal_holdout(ratings, settings["test_fraction"])
+        else:
+            train, test = time_cut_holdout(ratings, settings["test_fraction"])
     logger.info("Split %r: %d training and %d test ratings.", split, len(train), len(test))
     return train, test
 
@@ -44,7 +71,21 @@ def evaluate_models(
 ) -> pd.DataFrame:
     """Fit each model in evaluation.models on the training part and score it on the test part, one row each."""
     settings = check_evaluation(evaluation, models)
-    zoo = {name: model_from_params(name, models) for name in settings["models"]}
+    names = settings["models"]
+    if not has_movie_details(movies):
+        skipped = [name for name in names if needs_movie_details(name, models)]
+        if skipped:
+            logger.warning(
+                "Not evaluating %s: they rank by genres and years, and this dataset has no movies.csv.",
+                ", ".join(skipped),
+            )
+            names = [name for name in names if name not in skipped]
+        if not names:
+            raise UserError(
+                f"Every model in evaluation.models ({', '.join(skipped)}) needs movie genres, and this dataset "
+                "has no movies.csv: add one, or list other models, e.g. --params evaluation.models=[popularity,ease]."
+            )
+    zoo = {name: model_from_params(name, models) for name in names}
     return evaluate.evaluate_models(
         zoo,
         evaluation_train,

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 split_ratings,
-                ["ratings_clean", "ml100k_archive", "params:evaluation"],
+                ["ratings_clean", "movielens_archive", "params:evaluation", "params:dataset", "params:custom_datasets"],
                 ["evaluation_train", "evaluation_test"],
                 name="split",
             ),

@@ -9,10 +9,12 @@ import pandas as pd
 from movie_recommender.pipelines.validation import (
     REGENERATE,
     check_ratings_table,
+    has_movie_details,
     model_from_params,
     require_columns,
     require_int,
     require_known_user,
+    require_movie_details,
 )
 from movie_recommender.errors import UserError
 from movie_recommender.recsys import Recommender
@@ -25,6 +27,7 @@ def train_model(ratings_clean: pd.DataFrame, movies: pd.DataFrame, model: str, m
     """Fit the model named by the model parameter, with its settings from models, on the clean ratings."""
     check_ratings_table(ratings_clean, "ratings_clean")
     require_columns(movies, "movies", MOVIE_COLUMNS)
+    require_movie_details(model, models, movies)
     model = model_from_params(model, models).fit(ratings_clean, movies)
     logger.info("Trained %r on %d users x %d movies.", model, *model.ratings_.shape)
     return model
@@ -41,6 +44,8 @@ def recommend(model: Recommender, movies: pd.DataFrame, user_id: int, top_n: int
     top = model.recommend(user_id, top_n)
     if len(top) < top_n:
         logger.warning("Only %d movies could be recommended to user %d (top_n=%d).", len(top), user_id, top_n)
+    if not has_movie_details(movies) and movies["title"].isna().all():
+        logger.warning("movies has no titles (the dataset has no movies.csv): recommendations list movie ids only.")
     top = top.merge(movies, on="movieId", how="left", validate="many_to_one")
     return top[["rank", *MOVIE_COLUMNS, "score"]]
 

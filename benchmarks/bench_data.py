@@ -1,0 +1,155 @@
+"""Wall time and peak memory of `kedro run --pipelines data_processing` on synthetic archives of real size.
+
+    python benchmarks/bench_data.py                       # ml-1m, ml-25m, ml-32m
+    python benchmarks/bench_data.py ml-1m --scale 0.1     # quicker, smaller
+
+Each release's archive is generated once by benchmarks/synthetic.py (the real numbers of users,
+movies and ratings, the release's exact layout) into --cache, then the project is copied to a
+temporary folder, the archive linked to its data/01_raw/<release>.zip, and the command run there.
+Peak RSS is that of the process and its children together (sampled from /proc every 0.1 s). With --formats, ratings_clean is also written and read
+back as CSV and as Parquet (needs pyarrow) to compare them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.synthetic import SHAPES, synthetic_archive  # noqa: E402
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, int, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS bytes of the process and its children together, result) of ``command``."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(process.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    return wall, peak[0], subprocess.CompletedProcess(command, process.returncode, output, "")
+
+
+def project_copy(into: Path) -> Path:
+    root = into / "project"
+    shutil.copytree(ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials*"))
+    for leftover in (root / "conf" / "local").glob("*.yml"):
+        leftover.unlink()
+    shutil.copy(ROOT / "pyproject.toml", root)
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "data" / "01_raw").mkdir(parents=True)
+    return root
+
+
+def compare_formats(csv_path: Path) -> list[str]:
+    """Write and read ratings_clean as CSV and as Parquet; times and sizes."""
+    import pandas as pd
+
+    dtypes = {"userId": "int32", "movieId": "int32", "rating": "float32", "timestamp": "int64"}
+    started = time.perf_counter()
+    frame = pd.read_csv(csv_path, dtype=dtypes)
+    lines = [f"    read CSV {csv_path.stat().st_size / 1e6:,.0f} MB: {time.perf_counter() - started:.1f} s"]
+    out = csv_path.with_name("bench_copy.csv")
+    started = time.perf_counter()
+    frame.to_csv(out, index=False)
+    lines.append(f"    write CSV: {time.perf_counter() - started:.1f} s")
+    out.unlink()
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return [*lines, "    Parquet: pyarrow is not installed"]
+    parquet = csv_path.with_suffix(".parquet")
+    started = time.perf_counter()
+    frame.to_parquet(parquet, index=False)
+    lines.append(f"    write Parquet {parquet.stat().st_size / 1e6:,.0f} MB: {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    pd.read_parquet(parquet)
+    lines.append(f"    read Parquet: {time.perf_counter() - started:.1f} s")
+    parquet.unlink()
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("releases", nargs="*", default=["ml-1m", "ml-25m", "ml-32m"], choices=sorted(SHAPES))
+    parser.add_argument("--cache", default=str(ROOT / "data" / "benchmarks"), help="where the archives are kept")
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--formats", action="store_true", help="also compare CSV and Parquet for ratings_clean")
+    args = parser.parse_args(argv)
+    cache = Path(args.cache)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+        project = project_copy(Path(tmp))
+        for release in args.releases:
+            suffix = "" if args.scale == 1.0 else f"-x{args.scale:g}"
+            archive = cache / f"{release}{suffix}.zip"
+            if not archive.exists():
+                started = time.perf_counter()
+                synthetic_archive(release, archive, scale=args.scale)
+                print(f"{release}: generated {archive} ({archive.stat().st_size / 1e6:,.0f} MB) in "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+            link = project / "data" / "01_raw" / f"{release}.zip"
+            link.unlink(missing_ok=True)
+            link.symlink_to(archive.resolve())
+            command = [sys.executable, "-m", "kedro", "run", "--pipelines", "data_processing", "--params",
+                       f"dataset={release}"]  # fmt: skip
+            wall, tree, result = run_measured(command, project, env)
+            if result.returncode:
+                print(result.stdout[-4000:])
+                return result.returncode
+            summary = (project / "data" / "08_reporting" / release / "data_processing_summary.json").read_text()
+            ratings = json.loads(summary)["input"]["ratings"]
+            rows.append((release, ratings, wall, tree))
+            print(f"{release}: {ratings:,} ratings, {wall:.1f} s, peak RSS {tree / 1e9:.2f} GB", flush=True)
+            if args.formats:
+                print("\n".join(compare_formats(project / "data" / "03_primary" / release / "ratings_clean.csv")))
+            shutil.rmtree(project / "data" / "02_intermediate" / release, ignore_errors=True)
+            shutil.rmtree(project / "data" / "03_primary" / release, ignore_errors=True)
+    print("\n| release | ratings | kedro run --pipelines data_processing | peak RSS (tree) |")
+    print("| --- | --- | --- | --- |")
+    for release, ratings, wall, tree in rows:
+        print(f"| {release} | {ratings:,} | {wall:.0f} s | {tree / 1e9:.1f} GB |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
