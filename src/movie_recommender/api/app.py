@@ -254,7 +254,11 @@ def create_app(
     @app.post(
         "/recommendations",
         response_model=NewUserRecommendations,
-        responses={503: {"model": Problem, "description": "Too many fold-ins at once: retry after `Retry-After` s"}},
+        responses={
+            408: {"model": Problem, "description": "The body was not received within the body timeout"},
+            413: {"model": Problem, "description": "The body is larger than the documented limit (256 KiB by default)"},
+            503: {"model": Problem, "description": "Too many fold-ins at once: retry after `Retry-After` s"},
+        },
         summary="Top-n movies for a new user from their ratings (fold-in, no retraining)",
     )
     async def new_user_recommendations(
