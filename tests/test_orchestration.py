@@ -105,8 +105,9 @@ def test_flow_runs_the_pipeline_retries_the_download_and_fails_with_the_node_mes
     archive = write_zip(members, tmp_path / "synthetic.zip").read_bytes()
     server = FlakyServer(archive, failures=1)
     (project / "conf/local/catalog.yml").write_text(
-        "ml100k_archive:\n"
+        "movielens_archive:\n"
         "  type: movie_recommender.datasets.MovieLensArchiveDataset\n"
+        "  dataset: ml-100k\n"
         "  filepath: data/01_raw/ml-100k.zip\n"
         f"  url: {server.url}\n"
         f"  md5: {hashlib.md5(archive).hexdigest()}\n"  # noqa: S324 - the dataset's own check
@@ -121,11 +122,11 @@ def test_flow_runs_the_pipeline_retries_the_download_and_fails_with_the_node_mes
     runs = task_runs(state.state_details.flow_run_id)
     assert set(runs) == {node.name for node in pipelines["__default__"].nodes}  # one task per node
     assert all(run.state.is_completed() for run in runs.values())
-    assert runs["convert_ml100k"].run_count == 2 and server.requests == 2  # the download was retried
+    assert runs["convert"].run_count == 2 and server.requests == 2  # the download was retried
     assert runs["train"].run_count == 1
-    top = pd.read_csv(project / "data/07_model_output/recommendations.csv")
+    top = pd.read_csv(project / "data/07_model_output/ml-100k/recommendations.csv")
     assert len(top) == 10
-    assert sorted(pd.read_csv(project / "data/08_reporting/metrics.csv")["model"]) == ["popularity", "random"]
+    assert sorted(pd.read_csv(project / "data/08_reporting/ml-100k/metrics.csv")["model"]) == ["popularity", "random"]
 
     # --params pass through, and a node's failure fails the flow with the node's own message
     state = kedro_run(
@@ -138,7 +139,7 @@ def test_flow_runs_the_pipeline_retries_the_download_and_fails_with_the_node_mes
     (failed,) = [run for run in runs.values() if run.state.is_failed()]  # the node that checks user_id
     assert "user_id 99999 has no ratings" in failed.state.message
     assert all(run.state.is_completed() for run in runs.values() if run is not failed)  # none ran after it
-    assert len(pd.read_csv(project / "data/07_model_output/recommendations.csv")) == 10  # untouched
+    assert len(pd.read_csv(project / "data/07_model_output/ml-100k/recommendations.csv")) == 10  # untouched
 
 
 @NEEDS_PREFECT
@@ -161,7 +162,7 @@ def test_deployment_on_a_cron_schedule(harness, project):
 def test_bad_prefect_settings_are_refused_before_anything_runs(project):
     from movie_recommender.orchestration import check_settings
 
-    nodes = {"convert_ml100k", "train"}
+    nodes = {"convert", "train"}
     assert check_settings({"retries": {"train": 1}, "retry_delay_seconds": 0}, nodes)["retries"] == {"train": 1}
     with pytest.raises(ValueError, match="retries names download, not a node"):
         check_settings({"retries": {"download": 2}}, nodes)

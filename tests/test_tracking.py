@@ -53,14 +53,14 @@ def test_every_run_is_recorded_with_params_metrics_and_artifacts(tracked):
     assert done.data.params["dataset"] == done.data.tags["dataset"] == "ml-100k"
     assert done.data.params["top_n"] == "10"
 
-    metrics = pd.read_csv(tracked / "data/08_reporting/metrics.csv")
+    metrics = pd.read_csv(tracked / "data/08_reporting/ml-100k/metrics.csv")
     assert sorted(metrics["model"]) == sorted(models)
     logged = done.data.metrics
     for row in metrics.to_dict("records"):  # every model's row of metrics.csv
         for column in ("ndcg@10", "precision@10", "coverage@10", "fit_seconds"):
             assert logged[f"{row['model']}/{metric_name(column)}"] == pytest.approx(row[column], rel=1e-5)
     assert logged["trained_model/ndcg_at_10"] == logged["user_knn/ndcg_at_10"]
-    summary = json.loads((tracked / "data/08_reporting/data_processing_summary.json").read_text())
+    summary = json.loads((tracked / "data/08_reporting/ml-100k/data_processing_summary.json").read_text())
     assert logged["data/output/ratings"] == summary["output"]["ratings"]
 
     client = MlflowClient(tracking_uri=uri)
@@ -79,7 +79,7 @@ def test_every_run_is_recorded_with_params_metrics_and_artifacts(tracked):
     assert done.data.tags["model_class"] == "UserKNN"
     with Path(client.download_artifacts(run_id, "model/recommender.pkl", str(tracked))).open("rb") as stream:
         model = pickle.load(stream)
-    top = pd.read_csv(tracked / "data/07_model_output/recommendations.csv")  # the failed run did not reach it
+    top = pd.read_csv(tracked / "data/07_model_output/ml-100k/recommendations.csv")  # the failed run did not reach it
     assert model.recommend(1, 10)["movieId"].tolist() == top["movieId"].tolist()
 
 
