@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from movie_recommender.recsys import UnknownUserError, UserKNN
-from movie_recommender.recsys.knn import _weighted_top_k
 
 
 def random_ratings(n_users=25, n_items=30, density=0.4, seed=0, integer=False) -> pd.DataFrame:
@@ -45,19 +44,15 @@ def loop_predict(ratings: pd.DataFrame, u, i, k: int, similarity: str, min_suppo
     return float(np.clip(num / den, low, high)) if den > 0 else mean
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_neighbour_selection_with_ties_equals_brute_force(seed):
-    """Whole-number similarities tie often: the first raters among equals win, negatives never vote."""
-    rng = np.random.default_rng(seed)
-    k = int(rng.integers(1, 6))
-    sims = rng.integers(-2, 4, size=(7, 9)).astype(float)
-    values = rng.uniform(1, 5, size=9)
-    num, den = _weighted_top_k(sims.copy(), values, k)
-    for row in range(len(sims)):
-        top = sorted(range(9), key=lambda j: -sims[row, j])[:k]  # stable: ties to smaller columns
-        weights = [max(sims[row, j], 0.0) for j in top]
-        assert num[row] == pytest.approx(sum(w * values[j] for w, j in zip(weights, top)))
-        assert den[row] == pytest.approx(sum(weights))
+def test_tied_similarities_vote_in_user_order():
+    """Users with identical rating rows tie exactly: the ones with smaller ids vote first."""
+    rows = [(u, i, r) for u in (1, 2, 3) for i, r in ((10, 5.0), (11, 3.0))]  # three identical users
+    rows += [(2, 12, 1.0), (3, 12, 5.0), (4, 10, 4.0), (4, 11, 2.0), (4, 12, 2.0)]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    # user 1's nearest raters of movie 12: users 2 and 3 are equally similar, so with k = 1 user 2 votes
+    model = UserKNN(neighbours=1, similarity="cosine_common").fit(ratings)
+    assert model.predict([1], [12])[0] == pytest.approx(1.0)
+    assert UserKNN(neighbours=2, similarity="cosine_common").fit(ratings).predict([1], [12])[0] == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("similarity", ["cosine", "cosine_common"])
@@ -196,10 +191,10 @@ def test_similarity_blocks_are_bounded(monkeypatch):
     ratings = random_ratings(n_users=30)
     model = UserKNN(batch_size=4).fit(ratings)
     shapes = []
-    original = UserKNN._similarities
+    original = UserKNN._neighbours
     monkeypatch.setattr(
         UserKNN,
-        "_similarities",
+        "_neighbours",
         lambda self, block, rows=None: shapes.append(block.shape[0]) or original(self, block, rows),
     )
     model.recommend_all(3)

@@ -252,7 +252,8 @@ def test_item_adjusted_cosine_equals_plain_loop():
     user_mean = ratings.groupby("userId").rating.mean()
     items = model.item_ids_
     expected = [[loop_item_sim(ratings, i, j, lambda u, _i: user_mean[u]) for j in items] for i in items]
-    np.testing.assert_allclose(model.similarities_, expected, atol=1e-12)
+    # the model keeps the positive similarities only (the others never vote), sparse
+    np.testing.assert_allclose(model.similarities_.toarray(), np.maximum(expected, 0.0), atol=1e-12)
 
 
 def test_item_knn_baseline_pearson_baseline_predict_equals_plain_loop():
@@ -282,7 +283,10 @@ def test_item_knn_support_ranking_equals_plain_loop():
     k = 3
     model = ItemKNN(neighbours=k, similarity="cosine", centering="none", shrinkage=0.0, ranking="support")
     model.fit(ratings)
-    sims = model.similarities_
+    dense = ratings.pivot(index="userId", columns="movieId", values="rating").fillna(0.0).to_numpy()
+    norms = np.linalg.norm(dense, axis=0)
+    sims = dense.T @ dense / np.outer(norms, norms)  # cosine of whole columns, computed densely
+    np.fill_diagonal(sims, 0.0)
     user = ratings.userId.iloc[0]
     rated = set(model._cols(ratings.movieId[ratings.userId == user]))
     score = np.zeros(len(model.item_ids_))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-USER, ITEM, RATING = "userId", "movieId", "rating"
+from .data import ITEM, RATING, USER, RatingData, as_rating_data
 # Largest dense array (in float64 cells) built at once: 2**21 cells = 16 MB. A block of users
 # holds a handful of such arrays, so memory stays bounded however large the data.
 BLOCK_CELLS = 1 << 21
@@ -57,28 +57,6 @@ def positions(ids: np.ndarray, wanted) -> np.ndarray:
         return np.array([lookup.get(w, -1) for w in wanted.ravel().tolist()], dtype=np.intp).reshape(wanted.shape)
 
 
-def rating_matrix(ratings: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """Check a ``userId, movieId, rating`` table; return (CSR users x items, user ids, item ids), ids sorted."""
-    missing = [c for c in (USER, ITEM, RATING) if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings lack the column(s) {missing}; expected {USER}, {ITEM}, {RATING}.")
-    if ratings.empty:
-        raise ValueError("ratings are empty: there is nothing to fit.")
-    values = pd.to_numeric(ratings[RATING], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("ratings contain missing or non-numeric values in the rating column.")
-    if ratings[[USER, ITEM]].isna().any().any():
-        raise ValueError(f"ratings have missing {USER} or {ITEM} values.")
-    rows, user_ids = pd.factorize(ratings[USER], sort=True)
-    cols, item_ids = pd.factorize(ratings[ITEM], sort=True)
-    shape = (len(user_ids), len(item_ids))
-    matrix = sp.csr_matrix((values, (rows, cols)), shape=shape)  # sums duplicate pairs
-    if matrix.nnz != len(values):
-        raise ValueError("ratings contain the same (user, item) pair more than once.")
-    matrix.sort_indices()
-    return matrix, np.asarray(user_ids), np.asarray(item_ids)
-
-
 class Recommender:
     """Base of every model: fitted state, id lookups and the shared top-N machinery.
 
@@ -108,17 +86,20 @@ class Recommender:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def _index(self, ratings: pd.DataFrame) -> sp.csr_matrix:
-        """Check params and ratings, then set ``ratings_``, ids, ``global_mean_`` and ``rating_range_``."""
+    def _index(self, ratings: pd.DataFrame | RatingData) -> sp.csr_matrix:
+        """Check params and ratings, then set ``data_`` (the shared :class:`RatingData`; a DataFrame
+        is converted), ``ratings_`` (its matrix, not a copy), ids, ``global_mean_`` and ``rating_range_``."""
         self.check_params()
-        self.ratings_, self.user_ids_, self.item_ids_ = rating_matrix(ratings)
+        self.data_ = as_rating_data(ratings)
+        self.ratings_, self.user_ids_, self.item_ids_ = self.data_.matrix, self.data_.user_ids, self.data_.item_ids
         values = self.ratings_.data
         self.global_mean_ = float(values.mean())
         self.rating_range_ = (float(values.min()), float(values.max()))
         return self.ratings_
 
-    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Recommender:
-        """Learn from a ``userId, movieId, rating`` table (``movies`` is used by content models only)."""
+    def fit(self, ratings: pd.DataFrame | RatingData, movies: pd.DataFrame | None = None) -> Recommender:
+        """Learn from a ``userId, movieId, rating`` table or a :class:`RatingData` (``movies`` is used by
+        content models only)."""
         raise NotImplementedError
 
     # --------------------------------------------------------------- internals
@@ -218,34 +199,79 @@ class Recommender:
         keys.append(-scores[cand])
         return cand[np.lexsort(keys)[:n]]
 
-    def recommend_all(self, n: int, users=None) -> pd.DataFrame:
+    @staticmethod
+    def _top_rows(scores: np.ndarray, tiebreaks: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``_top`` for every row of a block at once: (row of each pick, column), rows in order,
+        each row's picks best first (ties by ``tiebreaks`` in turn, 2-d or 1-d per column, then the
+        smaller column, which is the smaller id)."""
+        n_rows, n_cols = scores.shape
+        finite = np.isfinite(scores)
+        if n_cols > n:  # the n-th best score of each row: a threshold that keeps every tie
+            kth = np.partition(np.where(finite, scores, -np.inf), n_cols - n, axis=1)[:, n_cols - n, None]
+            finite &= scores >= kth
+        rows, cols = np.nonzero(finite)
+        keys = [cols]
+        for tie in reversed(tiebreaks):
+            if tie is not None:
+                tie = np.asarray(tie)
+                keys.append(-(tie[rows, cols] if tie.ndim == 2 else tie[cols]))
+        keys += [-scores[rows, cols], rows]
+        order = np.lexsort(keys)
+        rows, cols = rows[order], cols[order]
+        starts = np.searchsorted(rows, np.arange(n_rows))
+        rank = np.arange(len(rows)) - starts[rows]
+        keep = rank < n
+        return rows[keep], cols[keep]
+
+    def recommend_all(self, n: int, users=None, progress: bool | None = None) -> pd.DataFrame:
         """Top-``n`` unrated items for each user (all by default) as ``userId, rank, movieId, score``.
 
         Items rated in training are never recommended; a user may get fewer than ``n`` items
         when the model can score fewer. Ties go to the model's tie-break, then to the item with
         more training ratings (estimates clipped at the top of the scale tie often), then to the
         smaller id.
+
+        Users are scored a bounded block at a time (see ``batch_size``); while the model scores
+        one block (its own threads: BLAS or compiled loops), a second thread cuts the previous
+        one to its top ``n``. ``progress``: a progress bar with ETA on stderr (``None``: only on
+        a terminal).
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         from .checks import check_count
+        from .progress import progress_bar
 
         self._check_fitted()
         n = check_count("n", n)
         rows = np.arange(len(self.user_ids_)) if users is None else self._known_rows(users)
         counts = self._item_popularity()[0]
         parts: list[tuple[np.ndarray, ...]] = []
-        for block in self._blocks(rows):
-            scores, tiebreak = self._rank_block(block)
-            rated = self.ratings_[block].tocoo()
-            scores[rated.row, rated.col] = -np.inf
-            for i, row in enumerate(block):
-                top = self._top(scores[i], [None if tiebreak is None else tiebreak[i], counts], self.item_ids_, n)
-                parts.append((np.full(len(top), row), np.arange(1, len(top) + 1), top, self._reported(scores[i, top])))
+        blocks = list(self._blocks(rows))
+        with progress_bar(len(rows), f"{type(self).__name__} top-{n}", "users", progress) as bar, ThreadPoolExecutor(1) as pool:
+            pending = None
+            for block in blocks:
+                scores, tiebreak = self._rank_block(block)
+                if pending is not None:
+                    parts.append(pending.result())
+                pending = pool.submit(self._cut_block, block, scores, tiebreak, n, counts)
+                bar.update(len(block))
+            if pending is not None:
+                parts.append(pending.result())
         if not parts:
             return pd.DataFrame({USER: [], "rank": [], ITEM: [], "score": []})
         user_rows, ranks, cols, values = (np.concatenate(p) for p in zip(*parts))
         return pd.DataFrame(
             {USER: self.user_ids_[user_rows], "rank": ranks, ITEM: self.item_ids_[cols], "score": values}
         )
+
+    def _cut_block(self, block, scores, tiebreak, n, counts) -> tuple[np.ndarray, ...]:
+        """A scored block, training items excluded, cut to each user's top ``n``:
+        (matrix rows, ranks from 1, columns, reported scores)."""
+        rated = self.ratings_[block].tocoo()
+        scores[rated.row, rated.col] = -np.inf
+        rows, cols = self._top_rows(scores, [tiebreak, counts], n)
+        ranks = np.arange(len(rows)) - np.searchsorted(rows, rows) + 1
+        return block[rows], ranks, cols, self._reported(scores[rows, cols])
 
     def recommend(self, user, n: int = 10) -> pd.DataFrame:
         """Top-``n`` unrated items for one known user as ``rank, movieId, score`` (see ``recommend_all``)."""

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .base import ITEM, RATING, USER, Recommender
 from .checks import check_count, check_number
+from .data import RatingData
 
 __all__ = ["DEFAULT_COMPONENTS", "Blend"]
 
@@ -129,11 +130,12 @@ class Blend(Recommender):
     def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> Blend:
         """Learn the blend weights on a held-out slice, then refit the components on everything; returns self."""
         self._index(ratings)
-        table = ratings[[USER, ITEM, RATING]]
+        data = self.data_
+        table = ratings[[USER, ITEM, RATING]] if isinstance(ratings, pd.DataFrame) else data.frame()
         held = np.random.default_rng(self.seed).random(len(table)) < float(self.holdout)
         if held.all() or not held.any():
             raise ValueError("too few ratings to hold out a slice for the blend weights.")
-        train, probe = table[~held], table[held]
+        train, probe = RatingData.from_frame(table[~held]), table[held]  # one matrix shared by the components
         users, items = probe[USER].to_numpy(), probe[ITEM].to_numpy()
         specs = self._specs()
         parts = []
@@ -147,7 +149,7 @@ class Blend(Recommender):
         self.models_ = []
         for n, spec in enumerate(specs, 1):
             logger.info("Blend: refitting component %d/%d (%s) on all ratings", n, len(specs), spec["model"])
-            self.models_.append(self._make(spec).fit(table, movies))
+            self.models_.append(self._make(spec).fit(data, movies))
         return self
 
     def _combine(self, parts: list[np.ndarray], log_u, log_i, clip: bool = True) -> np.ndarray:

@@ -151,8 +151,8 @@ class Hybrid(RankingRecommender):
         if content is not None and movies is None:
             raise ValueError("Hybrid with content_weight > 0 needs the movies table: call fit(ratings, movies).")
         self._index(ratings)
-        self.collaborative_ = None if collaborative is None else collaborative.fit(ratings, movies)
-        self.content_ = None if content is None else content.fit(ratings, movies)
+        self.collaborative_ = None if collaborative is None else collaborative.fit(self.data_, movies)
+        self.content_ = None if content is None else content.fit(self.data_, movies)
         self.item_counts_ = self._item_counts()
         return self
 

@@ -1,8 +1,8 @@
 """Item-item collaborative filtering (k nearest neighbour items).
 
-The item x item similarity matrix is dense: O(items^2) memory (1682 items: 22 MB), computed
-once in ``fit`` from sparse products. Nothing users x items or users x users is built beyond
-a bounded block.
+Each item keeps its ``pool`` most similar items as a sparse matrix (items x pool entries, not
+items x items), computed in ``fit`` by compiled loops over the co-ratings. Nothing users x
+items or users x users is built beyond a bounded block.
 """
 
 from __future__ import annotations
@@ -14,37 +14,42 @@ import scipy.sparse as sp
 from .base import Recommender
 from .bias import baseline_offsets, check_reg, fold_in_user_bias
 from .checks import check_count
-from .knn import BASELINE, CENTERINGS, RANKINGS, _entry_rows, _row_means, _shrink, _top_k_weights, _with_data
+from .knn import BASELINE, CENTERINGS, RANKINGS, _entry_rows, _row_means, _threads, _with_data
 
 ITEM_SIMILARITIES = ("cosine", "cosine_common", "adjusted_cosine", "pearson", "pearson_baseline")
 ITEM_CENTERINGS = (*CENTERINGS, "model")
-__all__ = ["ITEM_SIMILARITIES", "ItemKNN"]
+__all__ = ["ITEM_SIMILARITIES", "ItemKNN", "item_neighbours"]
 
 
-def item_similarities(
-    values: sp.csr_matrix, pattern: sp.csr_matrix, common: bool, min_support: int = 1, shrinkage: float = 0.0
-) -> np.ndarray:
-    """Dense items x items cosine similarities of the columns of ``values`` (users x items).
+def item_neighbours(
+    values: sp.csr_matrix, common: bool, pool: int, min_support: int = 1, shrinkage: float = 0.0
+) -> sp.csr_matrix:
+    """Each item's ``pool`` most similar items (positive similarities only) as a sparse items x items
+    matrix whose rows list them best first (ties to the smaller index; column indices unsorted).
 
-    ``common``: both norms over the users who rated both items (else over whole columns).
-    Then shrinkage and min_support by the number of common raters (see ``_shrink``); the
-    diagonal is 0 (an item is not its own neighbour).
+    Similarity: the cosine of the columns of ``values`` (users x items), with both norms over the
+    users who rated both items when ``common`` (else over whole columns); then shrinkage and
+    min_support by the number of common raters (as in :class:`~movie_recommender.recsys.knn.UserKNN`).
+    An item is not its own neighbour. Work: O(sum over users of their ratings squared).
     """
-    values = values.tocsc()
-    sims = (values.T @ values).toarray()
-    if common:
-        partial = ((values.power(2)).T @ pattern.tocsc()).toarray()  # [i, j]: sum of x_ui^2 over raters of j
-        denom = np.sqrt(partial * partial.T)
-    else:
-        norms = np.sqrt(np.asarray(values.power(2).sum(axis=0)).ravel())
-        denom = np.outer(norms, norms)
-    np.divide(sims, denom, out=sims, where=denom > 0)
-    sims[denom <= 0] = 0.0
-    if min_support > 1 or shrinkage > 0:
-        pat = pattern.tocsc()
-        _shrink(sims, (pat.T @ pat).toarray(), min_support, shrinkage)
-    np.fill_diagonal(sims, 0.0)
-    return sims
+    from . import _knn_kernels as kernels
+    from .knn import _sorted_csc, _threads
+
+    by_item = _sorted_csc(values)  # rows of the transpose: each item's raters
+    values = sp.csr_matrix(values)
+    values.sort_indices()
+    n_items = values.shape[1]
+    norms_sq = np.asarray(values.multiply(values).sum(axis=0)).ravel()
+    pool = max(1, min(int(pool), n_items))
+    idx, sims, counts = kernels.neighbours(
+        by_item.indptr, by_item.indices, by_item.data, np.arange(n_items, dtype=np.int64),
+        np.empty((n_items, 0), dtype=np.int64), 1 if common else 0, norms_sq, values.indptr, values.indices,
+        values.data, values.indptr, values.indices, values.data, int(min_support), float(shrinkage), 1.0, pool,
+        _threads(),
+    )  # fmt: skip
+    keep = np.arange(pool)[None, :] < counts[:, None]
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((sims[keep], idx[keep], indptr), shape=(n_items, n_items))
 
 
 class ItemKNN(Recommender):
@@ -90,14 +95,23 @@ class ItemKNN(Recommender):
             every item keeps its k most similar items, and an item scores the sum of its
             similarities as a kept neighbour of the items the user rated; ties to the smaller id.
         batch_size: users per scoring block; ``None`` sizes each dense array to about 16 MB.
+        pool: the most similar items each item keeps (``None``: all; at least ``neighbours``).
+            The voters on item ``i`` are the user's rated items among those ``i`` keeps; with
+            ``pool`` at least the number of items (MovieLens 100k) this is the definition above
+            exactly, with fewer the memory is bounded by ``items x pool``.
 
-    Attributes (after ``fit``): those of :class:`Recommender`, plus ``similarities_`` (dense
-    items x items, O(items^2)), ``top_neighbours_`` (sparse items x items, each row an item's
-    k kept neighbours, for ``ranking="support"``), ``item_mean_``, ``user_bias_``, ``item_bias_``
-    and ``residuals_`` (CSR users x items of ``r_ui - c_ui``).
+    Attributes (after ``fit``): those of :class:`Recommender`, plus ``similarities_`` (sparse
+    items x items, each row an item's kept neighbours best first), ``voters_`` (its transpose:
+    the items that keep each item), ``item_mean_``, ``user_bias_``, ``item_bias_`` and
+    ``residuals_`` (CSR users x items of ``r_ui - c_ui``).
 
-    Complexity: fit O(items^2) memory (dense similarities) and O(sum_u n_u^2) time for the
-    sparse co-rating products; scoring a user O(items x n_u) for their ``n_u`` ratings.
+    Complexity: fit O(sum over users of their ratings squared) for the co-ratings, in
+    compiled loops on every core, plus a partial sort of each item's similarities; scoring a
+    user O(their ratings x pool).
+
+    Peak memory (bytes; U users, I items, R ratings, P = min(pool, I), k neighbours, T threads,
+    b users per block): ratings and residuals 36 R, kept similarities 2 x 12 I P (and 16 I P
+    while they are selected), fit scratch T x 64 I, scoring scratch T x 16 I k, per block 16 b I.
     """
 
     def __init__(
@@ -111,6 +125,7 @@ class ItemKNN(Recommender):
         batch_size: int | None = None,
         centre_model: dict | None = None,
         damping: float = 0.0,
+        pool: int | None = 1000,
     ) -> None:
         self.neighbours = neighbours
         self.similarity = similarity
@@ -121,6 +136,7 @@ class ItemKNN(Recommender):
         self.batch_size = batch_size
         self.centre_model = centre_model
         self.damping = damping
+        self.pool = pool
 
     def check_params(self) -> ItemKNN:
         """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
@@ -142,6 +158,8 @@ class ItemKNN(Recommender):
             raise ValueError(f"ranking must be one of {RANKINGS}, got {self.ranking!r}.")
         if self.batch_size is not None:
             check_count("batch_size", self.batch_size)
+        if self.pool is not None:
+            check_count("pool", self.pool)
         return self
 
     def _make_centre(self) -> Recommender:
@@ -158,7 +176,6 @@ class ItemKNN(Recommender):
         self.item_mean_ = _row_means(matrix.T.tocsr())
         self.user_bias_, self.item_bias_ = baseline_offsets(matrix, mu, **BASELINE)
         baselines = mu + self.user_bias_[rows] + self.item_bias_[cols]
-        pattern = _with_data(matrix, np.ones(matrix.nnz))
         sim_data = {
             "cosine": matrix.data,
             "cosine_common": matrix.data,
@@ -166,18 +183,20 @@ class ItemKNN(Recommender):
             "pearson": matrix.data - self.item_mean_[cols],
             "pearson_baseline": matrix.data - baselines,
         }[self.similarity]
-        self.similarities_ = item_similarities(
+        n_items = len(self.item_ids_)
+        pool = max(int(self.neighbours), int(self.pool or n_items))
+        self.similarities_ = item_neighbours(
             _with_data(matrix, sim_data),
-            pattern,
             common=self.similarity != "cosine",
+            pool=pool,
             min_support=int(self.min_support),
             shrinkage=float(self.shrinkage),
         )
-        kept = _top_k_weights(self.similarities_, int(self.neighbours))
-        self.top_neighbours_ = sp.csr_matrix(kept)
+        self.voters_ = self.similarities_.T.tocsr()  # row j: the items that keep j, sorted by item
+        self.voters_.sort_indices()
         self.centre_model_ = None  # no stale centre model from an earlier fit
         if self.centering == "model":
-            self.centre_model_ = self._make_centre().fit(ratings, movies)
+            self.centre_model_ = self._make_centre().fit(self.data_, movies)
             centre = self.centre_model_._predict_pairs(rows, cols)
         else:
             centre = {"none": 0.0, "mean": self.item_mean_[cols], "baseline": baselines}[self.centering]
@@ -204,11 +223,19 @@ class ItemKNN(Recommender):
             return self.global_mean_ + user_bias + self.item_bias_
         return np.zeros(len(self.item_ids_))
 
-    def _sums(self, items: np.ndarray | None, rated: np.ndarray, residuals: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Numerators and denominators of one user's estimates for ``items`` (all when None)."""
-        sims = self.similarities_[:, rated] if items is None else self.similarities_[np.ix_(items, rated)]
-        weights = _top_k_weights(sims, int(self.neighbours))
-        return weights @ residuals, weights.sum(axis=1)
+    def _votes(self, residuals: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Numerators and denominators of every item's estimate for each row of users' residuals
+        (support sums in the denominators with ``ranking="support"``)."""
+        from . import _knn_kernels as kernels
+
+        residuals = sp.csr_matrix(residuals, dtype=np.float64)
+        residuals.sort_indices()
+        voters, sims = self.voters_, self.similarities_
+        return kernels.item_votes(
+            residuals.indptr, residuals.indices, residuals.data, voters.indptr, voters.indices, voters.data,
+            sims.indptr, sims.indices, sims.data, int(self.neighbours), self.ranking == "support",
+            len(self.item_ids_), _threads(),
+        )  # fmt: skip
 
     def _estimate(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray, clip: bool = True) -> np.ndarray:
         est = np.zeros(num.shape) if self.centering != "none" else np.full(num.shape, self.global_mean_)
@@ -217,33 +244,32 @@ class ItemKNN(Recommender):
             est += centre
         return self._clip(est) if clip else est
 
-    def _user_scores(self, rated: np.ndarray, residuals: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _scores(self, num: np.ndarray, den: np.ndarray, centre) -> tuple[np.ndarray, np.ndarray | None]:
         if self.ranking == "support":
-            scores = np.asarray(self.top_neighbours_[rated].sum(axis=0)).ravel()
-            scores[scores <= 0] = -np.inf
-            return scores, None
-        num, den = self._sums(None, rated, residuals)
+            den[den <= 0] = -np.inf
+            return den, None
         scores = self._estimate(num, den, centre, clip=False)  # ranked unclipped; recommend reports them clipped
         scores[den <= 0] = -np.inf
         return scores, den
 
+    def _centre_block(self, rows: np.ndarray) -> np.ndarray | float:
+        if self.ranking == "support":
+            return 0.0
+        if self.centering == "model":
+            return np.vstack([self._centre_row(0.0, user=u) for u in rows])
+        if self.centering == "baseline":
+            return self.global_mean_ + self.user_bias_[rows, None] + self.item_bias_[None, :]
+        return self._centre_row(0.0)[None, :]
+
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        res = self.residuals_
-        scores = np.empty((len(rows), len(self.item_ids_)))
-        ties = None if self.ranking == "support" else np.empty_like(scores)
-        for n, u in enumerate(rows):
-            lo, hi = res.indptr[u], res.indptr[u + 1]
-            centre = None if self.ranking == "support" else self._centre_row(self.user_bias_[u], user=u)
-            scores[n], tie = self._user_scores(res.indices[lo:hi], res.data[lo:hi], centre)
-            if ties is not None:
-                ties[n] = tie
-        return scores, ties
+        return self._scores(*self._votes(self.residuals_[rows]), self._centre_block(rows))
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         b_u = fold_in_user_bias(row, self.global_mean_, self.item_bias_, BASELINE["reg_user"])
-        rated = row.indices
         centre = self._centre_row(b_u, row=row)
-        return self._user_scores(rated, row.data - centre[rated], centre)
+        residuals = _with_data(row, row.data - centre[row.indices])
+        scores, tie = self._scores(*self._votes(residuals), centre[None, :])
+        return scores[0], None if tie is None else tie[0]
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         known_u, known_i = rows >= 0, cols >= 0
@@ -259,11 +285,9 @@ class ItemKNN(Recommender):
             centre = np.full(len(rows), self.global_mean_)
         num, den = np.zeros(len(rows)), np.zeros(len(rows))
         known = np.flatnonzero(known_u & known_i)
-        order = known[np.argsort(rows[known], kind="stable")]
-        starts = np.flatnonzero(np.r_[True, np.diff(rows[order]) != 0]) if len(order) else np.array([], int)
-        res = self.residuals_
-        for group in np.split(order, starts[1:]) if len(order) else []:
-            u = rows[group[0]]
-            lo, hi = res.indptr[u], res.indptr[u + 1]
-            num[group], den[group] = self._sums(cols[group], res.indices[lo:hi], res.data[lo:hi])
+        for block_rows in self._blocks(np.unique(rows[known])):
+            block_num, block_den = self._votes(self.residuals_[block_rows])
+            pairs = known[np.isin(rows[known], block_rows)]
+            pos = np.searchsorted(block_rows, rows[pairs])
+            num[pairs], den[pairs] = block_num[pos, cols[pairs]], block_den[pos, cols[pairs]]
         return self._estimate(num, den, centre)

@@ -1,8 +1,8 @@
 """User-user collaborative filtering (k nearest neighbours) on sparse rating matrices.
 
-The ratings live in a ``scipy.sparse`` users x items matrix. Similarities are computed for
-a block of users at a time against a tile of the others, every dense array capped at
-``BLOCK_CELLS`` cells, so nothing dense grows with the number of users times items.
+The ratings live in a ``scipy.sparse`` users x items matrix shared with the other models. For a
+block of users at a time, compiled loops (``_knn_kernels``) find each user's pool of most similar
+users and let them vote on every item, on every core; nothing users x users is ever stored.
 """
 
 from __future__ import annotations
@@ -14,41 +14,24 @@ import scipy.sparse as sp
 from .base import BLOCK_CELLS, Recommender, UnknownUserError
 from .bias import baseline_offsets, check_reg, fold_in_user_bias
 from .checks import check_count, check_number
+from .data import RatingData
 
 SIMILARITIES = ("cosine", "cosine_common", "pearson", "pearson_baseline")
 CENTERINGS = ("none", "mean", "baseline")
 RANKINGS = ("rating", "support")
+SEARCHES = ("auto", "exact", "svd")
+#: ``search="auto"`` compares every pair of users exactly while the work, the sum over items of their
+#: number of raters squared, is at most this (MovieLens 1M: 1.2e9; 10M: about 1e11); else it searches.
+EXACT_WORK = 2 * 10**10
+#: ``pool=None`` keeps ``AUTO_POOL_WORK / ratings`` neighbours per user, so that the votes, about
+#: pool x ratings x 10 in all (close neighbours rate a lot), stay bounded: every user on
+#: MovieLens 100k, 300 on 1M, ``neighbours`` (40) from 10M on.
+AUTO_POOL_WORK = 3 * 10**8
+#: The SVD search rescores this many candidates per kept neighbour exactly.
+SEARCH_OVERSAMPLE = 4
 #: Regularisation of the baselines behind ``centering="baseline"`` and ``pearson_baseline`` (Surprise's).
 BASELINE = {"reg_user": 15.0, "reg_item": 10.0, "n_epochs": 10}
 __all__ = ["CENTERINGS", "RANKINGS", "SIMILARITIES", "UnknownUserError", "UserKNN"]
-
-
-def _top_k_weights(sims: np.ndarray, k: int) -> np.ndarray:
-    """``max(sim, 0)`` on the k largest similarities of each row, 0 elsewhere.
-
-    Ties at the k-th similarity go to the columns that come first (smaller ids), so the
-    result never depends on how a partition happens to order equal values.
-    """
-    weights = np.maximum(sims, 0.0)
-    if sims.shape[1] > k:
-        kth = np.partition(sims, -k, axis=1)[:, -k, None]
-        keep = sims >= kth
-        tied = np.flatnonzero((keep.sum(axis=1) > k) & (kth[:, 0] > 0))
-        if tied.size:  # more raters at the k-th similarity than places left: keep the first ones
-            equal = sims[tied] == kth[tied]
-            room = k - (sims[tied] > kth[tied]).sum(axis=1, keepdims=True)
-            keep[tied] &= ~(equal & (np.cumsum(equal, axis=1) > room))
-        weights *= keep
-    return weights
-
-
-def _weighted_top_k(sims: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``sims`` (rows x raters): sums of w*r and of w over the k most similar raters.
-
-    ``w = max(sim, 0)``: only positively similar neighbours vote, as in Surprise's KNNBasic.
-    """
-    weights = _top_k_weights(sims, k)
-    return weights @ values, weights.sum(axis=1)
 
 
 def _with_data(matrix: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
@@ -61,18 +44,22 @@ def _entry_rows(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
 
 
+def _sorted_csc(matrix: sp.spmatrix) -> sp.csc_matrix:
+    csc = matrix.tocsc()
+    csc.sort_indices()
+    return csc
+
+
+def _threads() -> int:
+    """Threads for the compiled loops: numba's setting (all cores unless NUMBA_NUM_THREADS says fewer)."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
 def _row_means(matrix: sp.csr_matrix) -> np.ndarray:
     counts = np.diff(matrix.indptr)
     return np.asarray(matrix.sum(axis=1)).ravel() / np.maximum(counts, 1)
-
-
-def _shrink(sims: np.ndarray, support: np.ndarray, min_support: int, shrinkage: float) -> None:
-    """In place: zero similarities of pairs with fewer than ``min_support`` common ratings and
-    multiply the rest by ``(n - 1) / (n - 1 + shrinkage)`` (``n`` common ratings; Surprise's shrinkage)."""
-    if shrinkage > 0:
-        sims *= np.maximum(support - 1, 0) / (np.maximum(support - 1, 0) + shrinkage)
-    if min_support > 1:
-        sims[support < min_support] = 0.0
 
 
 class UserKNN(Recommender):
@@ -114,15 +101,39 @@ class UserKNN(Recommender):
         amplify: case amplification (Breese et al. 1998): each similarity ``s`` becomes
             ``sign(s) * |s| ** amplify``, which favours the closest neighbours in both the
             estimates and the support sums (1 = off; the neighbours chosen do not change).
-        batch_size: users per similarity block; ``None`` sizes each dense array to about 16 MB.
+        batch_size: users per block; ``None`` sizes the block's dense arrays to about 64 MB.
+        pool: the most similar users kept per user; ``None``: ``AUTO_POOL_WORK / ratings`` (3e8 /
+            ratings: all users on MovieLens 100k, 300 on 1M, 40 from 10M on). An item's
+            ``neighbours`` voters are its nearest raters among them; with ``pool`` at least the
+            number of users this is the definition above exactly, with fewer it is the
+            classic fixed neighbourhood (Herlocker et al.): an item none of whose raters is in
+            the pool gets no vote.
+        search: how the pool is found. ``"exact"`` computes the similarity to every user who
+            shares a rated item, O(sum over items of raters^2) work in all; ``"svd"`` takes
+            the ``4 x pool`` users closest in a ``search_dims``-dimensional truncated SVD of the
+            unit rating rows as candidates and then computes their exact similarities (the
+            neighbours and weights are exact, the candidate set approximate); ``"auto"``:
+            exact while that work is at most ``EXACT_WORK`` (2e10: MovieLens 100k and 1M),
+            else svd.
+        search_dims: dimensions of the SVD search.
 
-    Attributes (after ``fit``): those of :class:`Recommender`, plus ``item_raters_``, the
-    residuals ``r_vi - c_vi`` (the ratings when ``centering="none"``) as a CSC matrix (one
-    column of raters per item); ``user_mean_``, ``user_bias_`` and ``item_bias_``.
+    Attributes (after ``fit``): those of :class:`Recommender`, plus ``residuals_`` (CSR users x
+    items of ``r_vi - c_vi``; the shared rating matrix itself when ``centering="none"``),
+    ``sim_values_`` / ``sim_columns_`` (the values similarities are computed on, by row and by
+    column), ``norms_sq_``, ``user_mean_``, ``user_bias_``, ``item_bias_``, ``search_`` (the
+    search used) and, with the SVD search, ``embedding_`` / ``components_``.
 
-    Complexity: fit O(ratings) (no users x users matrix is stored); scoring a block of ``b``
-    users computes their ``b x users`` similarities, O(b x ratings) in sparse x dense tiles of at
-    most ``BLOCK_CELLS`` cells, then the votes, O(b x ratings) again.
+    Complexity: fit O(ratings) (plus the randomized SVD, O(ratings x search_dims) a few times
+    over, with the SVD search); scoring a user finds their pool (exact: O(sum of the raters of
+    their items); svd: O(users x search_dims) + O(pool x ratings per user)) and lets the pool
+    vote, O(pool x ratings per user), in compiled loops over a block of users at a time on
+    every core.
+
+    Peak memory (bytes, U users, I items, R ratings, b users per block, T threads, P pool,
+    d search_dims): the shared ratings 24 R (CSR and CSC) + 12 R more per re-valued copy
+    (one with centering, one with pearson similarities) + 40 U + 16 I, the SVD embedding
+    4 d (U + I) plus the SVD's temporary 3 x 8 (d + 10) (U + I); per block 16 b I (votes)
+    + 4 b U (SVD scores) + 16 b P (pools) + T x 40 U (exact) or T x 9 I (svd) scratch.
     """
 
     def __init__(
@@ -135,6 +146,9 @@ class UserKNN(Recommender):
         centering: str = "none",
         ranking: str = "rating",
         amplify: float = 1.0,
+        pool: int | None = None,
+        search: str = "auto",
+        search_dims: int = 64,
     ) -> None:
         self.neighbours = neighbours
         self.similarity = similarity
@@ -144,6 +158,9 @@ class UserKNN(Recommender):
         self.centering = centering
         self.ranking = ranking
         self.amplify = amplify
+        self.pool = pool
+        self.search = search
+        self.search_dims = search_dims
 
     # ------------------------------------------------------------------ fitting
     def check_params(self) -> UserKNN:
@@ -160,28 +177,59 @@ class UserKNN(Recommender):
         if self.ranking not in RANKINGS:
             raise ValueError(f"ranking must be one of {RANKINGS}, got {self.ranking!r}.")
         check_number("amplify", self.amplify, strict=True)
+        if self.pool is not None:
+            check_count("pool", self.pool)
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}.")
+        check_count("search_dims", self.search_dims)
         return self
 
-    def fit(self, ratings: pd.DataFrame, movies: pd.DataFrame | None = None) -> UserKNN:
-        """Learn from a table with ``userId``, ``movieId`` and ``rating`` columns; returns self."""
+    def fit(self, ratings: pd.DataFrame | RatingData, movies: pd.DataFrame | None = None) -> UserKNN:
+        """Learn from a ``userId, movieId, rating`` table or a RatingData; returns self."""
         matrix = self._index(ratings)
         mu = self.global_mean_
         self.user_mean_ = _row_means(matrix)
         self.user_bias_, self.item_bias_ = baseline_offsets(matrix, mu, **BASELINE)
         rows, cols = _entry_rows(matrix), matrix.indices
-        means = self.user_mean_[rows]
-        baselines = mu + self.user_bias_[rows] + self.item_bias_[cols]
-        self.pattern_ = _with_data(matrix, np.ones(matrix.nnz))
         if self.similarity == "pearson":
-            self.sim_values_ = _with_data(matrix, matrix.data - means)
+            self.sim_values_ = _with_data(matrix, matrix.data - self.user_mean_[rows])
         elif self.similarity == "pearson_baseline":
-            self.sim_values_ = _with_data(matrix, matrix.data - baselines)
+            self.sim_values_ = _with_data(matrix, matrix.data - (mu + self.user_bias_[rows] + self.item_bias_[cols]))
         else:
             self.sim_values_ = matrix
-        centre = {"none": 0.0, "mean": means, "baseline": baselines}[self.centering]
-        self.item_raters_ = _with_data(matrix, matrix.data - centre).tocsc()
-        self.item_raters_.sort_indices()
+        # raters of each item with their similarity values (the shared column view when they are the ratings)
+        self.sim_columns_ = self.data_.csc if self.sim_values_ is matrix else _sorted_csc(self.sim_values_)
+        self.norms_sq_ = np.asarray(self.sim_values_.multiply(self.sim_values_).sum(axis=1)).ravel()
+        if self.centering == "none":
+            self.residuals_ = matrix
+        else:
+            centre = {"mean": self.user_mean_[rows], "baseline": mu + self.user_bias_[rows] + self.item_bias_[cols]}
+            self.residuals_ = _with_data(matrix, matrix.data - centre[self.centering])
+        work = float(np.square(self.data_.item_counts).sum())
+        self.search_ = self.search if self.search != "auto" else ("exact" if work <= EXACT_WORK else "svd")
+        self.embedding_ = self.components_ = None
+        if self.search_ == "svd" and SEARCH_OVERSAMPLE * self._pool() < len(self.user_ids_) - 1:
+            self._fit_embedding()
+        else:
+            self.search_ = "exact"
         return self
+
+    def _pool(self) -> int:
+        """Neighbours kept per user: ``pool``, or ``AUTO_POOL_WORK / ratings`` when None; at least
+        ``neighbours``, at most every other user."""
+        n_users = len(self.user_ids_)
+        pool = int(self.pool) if self.pool is not None else AUTO_POOL_WORK // max(1, self.ratings_.nnz)
+        return max(1, min(n_users, max(pool, int(self.neighbours))))
+
+    def _fit_embedding(self) -> None:
+        """Unit rows of the similarity values projected on their top ``search_dims`` right singular vectors."""
+        from sklearn.utils.extmath import randomized_svd
+
+        unit = sp.diags(1.0 / np.sqrt(np.maximum(self.norms_sq_, 1e-300))) @ self.sim_values_
+        dims = max(1, min(int(self.search_dims), min(unit.shape)))
+        u, s, vt = randomized_svd(unit.astype(np.float32), dims, n_iter=2, random_state=0)
+        self.embedding_ = (u * s).astype(np.float32)
+        self.components_ = vt.astype(np.float32)
 
     def _new_user(self, row: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
         """A new user's similarity row and their centre ``c_ui`` over all items (fold-in)."""
@@ -206,43 +254,50 @@ class UserKNN(Recommender):
         return np.zeros((1, 1))
 
     # --------------------------------------------------------------- internals
-    def _similarities(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> np.ndarray:
-        """Dense ``block rows x n_users`` similarities of sparse rating rows to every training user.
+    def _block_size(self) -> int:
+        # a block holds two users x items arrays and, with the SVD search, one users x users float32 array
+        return self.batch_size or max(1, 4 * BLOCK_CELLS // max(self.ratings_.shape))
+
+    def _neighbours(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """The ``pool`` most similar training users of each sparse rating row, best first.
 
         ``rows`` are the block's own matrix rows, if it is taken from training: a user is never
-        its own neighbour. The other users are taken a tile at a time as a dense items x tile
-        array (at most ``BLOCK_CELLS`` cells), which makes each product a fast sparse x dense one.
+        its own neighbour. Returns (user rows, similarities, counts).
         """
-        values, pattern = self.sim_values_, self.pattern_
-        n_users, n_items = values.shape
-        rated_block = block.copy()
-        rated_block.data[:] = 1.0
-        sims = np.empty((block.shape[0], n_users))
-        common = self.similarity != "cosine"
-        if not common:
-            norms = np.sqrt(np.asarray(values.power(2).sum(axis=1)).ravel())
-            own = np.sqrt(np.asarray(block.power(2).sum(axis=1)).ravel())
-            denom = own[:, None] * norms[None, :]
+        from . import _knn_kernels as kernels
+
+        block = sp.csr_matrix(block, dtype=np.float64)
+        block.sort_indices()
+        self_rows = np.full(block.shape[0], -1, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        pool, threads = self._pool(), _threads()
+        if self.search_ == "svd":
+            if rows is not None:
+                query = self.embedding_[rows]
+            else:
+                norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
+                query = np.asarray(sp.diags(1.0 / np.maximum(norms, 1e-300)) @ block @ self.components_.T)
+            scores = np.asarray(query, dtype=np.float32) @ self.embedding_.T
+            width = min(SEARCH_OVERSAMPLE * pool, len(self.user_ids_))
+            candidates = kernels.top_candidates(scores, self_rows, width, threads)
         else:
-            denom = np.empty_like(sims)
-        squares_block = block.power(2) if common else None
-        tile = max(1, BLOCK_CELLS // n_items)
-        for start in range(0, n_users, tile):
-            others = values[start : start + tile].T.toarray(order="C")
-            sims[:, start : start + tile] = block @ others
-            if common:  # both norms over the co-rated items only
-                own_sq = squares_block @ pattern[start : start + tile].T.toarray()
-                denom[:, start : start + tile] = np.sqrt(own_sq * (rated_block @ np.square(others)))
-        np.divide(sims, denom, out=sims, where=denom > 0)
-        sims[denom <= 0] = 0.0
-        if self.min_support > 1 or self.shrinkage > 0:
-            support = (rated_block @ pattern.T).toarray()
-            _shrink(sims, support, self.min_support, float(self.shrinkage))
-        if self.amplify != 1:
-            sims = np.sign(sims) * np.abs(sims) ** self.amplify
-        if rows is not None:
-            sims[np.arange(len(rows)), rows] = 0.0
-        return sims
+            candidates = np.empty((block.shape[0], 0), dtype=np.int64)
+        columns, values = self.sim_columns_, self.sim_values_
+        return kernels.neighbours(
+            block.indptr, block.indices, block.data, self_rows, candidates, 0 if self.similarity == "cosine" else 1,
+            self.norms_sq_, columns.indptr, columns.indices, columns.data, values.indptr, values.indices,
+            values.data, int(self.min_support), float(self.shrinkage), float(self.amplify), pool, threads,
+        )  # fmt: skip
+
+    def _votes(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Numerators and denominators of every item's estimate (support sums with ``ranking="support"``)."""
+        from . import _knn_kernels as kernels
+
+        idx, sims, counts = self._neighbours(block, rows)
+        res = self.residuals_
+        return kernels.vote(
+            idx, sims, counts, int(self.neighbours), self.ranking == "support",
+            res.indptr, res.indices, res.data, res.shape[1], _threads(),
+        )  # fmt: skip
 
     def _finish(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray, clip: bool = True) -> np.ndarray:
         """Estimates ``c + num / den``; where no neighbour voted (den 0), ``c`` (global mean without centering)."""
@@ -255,54 +310,23 @@ class UserKNN(Recommender):
             est += centre
         return self._clip(est) if clip else est
 
-    def _support_scores(self, sims: np.ndarray) -> np.ndarray:
-        """Sum of the k nearest users' positive similarities over the raters of each item; -inf if 0."""
-        weights = _top_k_weights(sims, self.neighbours)
-        scores = np.asarray((self.pattern_.T @ weights.T).T)
-        scores[scores <= 0] = -np.inf
-        return scores
-
-    def _score_sims(self, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Numerators and denominators of the estimates of every item for rows of similarities."""
-        raters = self.item_raters_
-        shape = (len(sims), raters.shape[1])
-        num, den = np.zeros(shape), np.zeros(shape)
-        indptr, indices, data = raters.indptr, raters.indices, raters.data
-        for col in np.flatnonzero(np.diff(indptr)):
-            lo, hi = indptr[col], indptr[col + 1]
-            num[:, col], den[:, col] = _weighted_top_k(sims[:, indices[lo:hi]], data[lo:hi], self.neighbours)
-        return num, den
-
-    def _ranking(self, sims: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _ranking(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Estimates as ranking scores (-inf where no neighbour voted), neighbour support as tie-break;
         or, with ``ranking="support"``, the k nearest users' similarity sums."""
         if self.ranking == "support":
-            return self._support_scores(sims), None
-        num, den = self._score_sims(sims)
+            den[den <= 0] = -np.inf
+            return den, None
         scores = self._finish(num, den, centre, clip=False)  # ranked unclipped; recommend reports them clipped
         scores[den <= 0] = -np.inf
         return scores, den
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._ranking(self._similarities(self.sim_values_[rows], rows), self._centre_block(rows))
+        return self._ranking(*self._votes(self.sim_values_[rows], rows), self._centre_block(rows))
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         values, centre = self._new_user(row)
-        scores, tiebreak = self._ranking(self._similarities(values), centre)
+        scores, tiebreak = self._ranking(*self._votes(values), centre)
         return scores[0], None if tiebreak is None else tiebreak[0]
-
-    def _pair_sums(self, sims: np.ndarray, pos: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Numerators and denominators of the estimates for pairs (row ``pos`` of ``sims``, item ``cols``)."""
-        raters = self.item_raters_
-        order = np.argsort(cols, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(cols[order]) != 0])
-        indptr, indices, data = raters.indptr, raters.indices, raters.data
-        num, den = np.empty(len(cols)), np.empty(len(cols))
-        for group in np.split(order, starts[1:]):
-            lo, hi = indptr[cols[group[0]]], indptr[cols[group[0]] + 1]
-            block = sims[pos[group, None], indices[lo:hi]]
-            num[group], den[group] = _weighted_top_k(block, data[lo:hi], self.neighbours)
-        return num, den
 
     def _pair_centres(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``c_ui`` for pairs, with the documented fallbacks where the user or item is unseen (-1)."""
@@ -320,7 +344,8 @@ class UserKNN(Recommender):
         num, den = np.zeros(len(rows)), np.zeros(len(rows))
         known = np.flatnonzero((rows >= 0) & (cols >= 0))
         for block_rows in self._blocks(np.unique(rows[known])):
-            sims = self._similarities(self.sim_values_[block_rows], block_rows)
+            block_num, block_den = self._votes(self.sim_values_[block_rows], block_rows)
             pairs = known[np.isin(rows[known], block_rows)]
-            num[pairs], den[pairs] = self._pair_sums(sims, np.searchsorted(block_rows, rows[pairs]), cols[pairs])
+            pos = np.searchsorted(block_rows, rows[pairs])
+            num[pairs], den[pairs] = block_num[pos, cols[pairs]], block_den[pos, cols[pairs]]
         return self._finish(num, den, self._pair_centres(rows, cols))

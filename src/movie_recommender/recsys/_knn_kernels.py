@@ -1,0 +1,305 @@
+"""Compiled loops of the user-user kNN (numba): similarities, neighbour lists and neighbour votes.
+
+Every function works on the raw CSR/CSC arrays (``indptr``, ``indices``, ``data``) and on scratch
+buffers handed in by the caller (one row per thread), so nothing is allocated per user and
+nothing dense grows beyond one row of users or items per thread.
+
+Similarities (``mode``): 0 = cosine over whole rating vectors (the norms are given), 1 = cosine
+over the co-rated items only (the norms are summed over the co-rated items as they are met).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _finish_similarity(dot, own_sq, other_sq, support, min_support, shrinkage, amplify):
+    denom = np.sqrt(own_sq * other_sq)
+    if denom <= 0.0:
+        return 0.0
+    sim = dot / denom
+    if shrinkage > 0.0:
+        s = max(support - 1.0, 0.0)
+        sim *= s / (s + shrinkage)
+    if min_support > 1 and support < min_support:
+        sim = 0.0
+    if amplify != 1.0:
+        sim = np.sign(sim) * np.abs(sim) ** amplify
+    return sim
+
+
+@njit(cache=True)
+def _keep_best(cand, sims, count, pool, out_idx, out_sim):
+    """Write the ``pool`` best of ``cand[:count]`` (positive ``sims``), best first, ties to the smaller
+    index, into ``out_idx``/``out_sim``; return how many were written."""
+    if count > 4 * pool:  # keep the ones at or above the pool-th best (all ties) before sorting
+        kth = np.partition(sims[:count].copy(), count - pool)[count - pool]
+        kept = 0
+        for c in range(count):
+            if sims[c] >= kth:
+                cand[kept] = cand[c]
+                sims[kept] = sims[c]
+                kept += 1
+        count = kept
+    order = np.argsort(cand[:count], kind="mergesort")
+    by_index_c = cand[:count][order]
+    by_index_s = sims[:count][order]
+    best = np.argsort(-by_index_s, kind="mergesort")  # stable: equal similarities keep index order
+    kept = min(pool, count)
+    for n in range(kept):
+        out_idx[n] = by_index_c[best[n]]
+        out_sim[n] = by_index_s[best[n]]
+    return kept
+
+
+@njit(cache=True)
+def _exact_row(q_idx, q_val, self_row, mode, norms_sq, own_norm_sq, c_ptr, c_idx, c_val,
+               min_support, shrinkage, amplify, pool, dot, own, other, support, touched, cand, csim,
+               out_idx, out_sim):
+    """Neighbours of one query user against every training user (O(sum of the raters of its items))."""
+    n_touched = 0
+    for e in range(len(q_idx)):
+        item, x = q_idx[e], q_val[e]
+        for f in range(c_ptr[item], c_ptr[item + 1]):
+            v = c_idx[f]
+            if support[v] == 0.0:
+                touched[n_touched] = v
+                n_touched += 1
+            y = c_val[f]
+            dot[v] += x * y
+            support[v] += 1.0
+            if mode == 1:
+                own[v] += x * x
+                other[v] += y * y
+    count = 0
+    for t in range(n_touched):
+        v = touched[t]
+        if v != self_row:
+            if mode == 1:
+                sim = _finish_similarity(dot[v], own[v], other[v], support[v], min_support, shrinkage, amplify)
+            else:
+                sim = _finish_similarity(dot[v], own_norm_sq, norms_sq[v], support[v], min_support, shrinkage, amplify)
+            if sim > 0.0:
+                cand[count] = v
+                csim[count] = sim
+                count += 1
+        dot[v] = 0.0
+        support[v] = 0.0
+        own[v] = 0.0
+        other[v] = 0.0
+    return _keep_best(cand, csim, count, pool, out_idx, out_sim)
+
+
+@njit(cache=True)
+def _candidate_row(q_idx, q_val, self_row, mode, norms_sq, own_norm_sq, candidates, r_ptr, r_idx, r_val,
+                   min_support, shrinkage, amplify, pool, dense, rated, cand, csim, out_idx, out_sim):
+    """Exact similarities of one query user to the given candidate users only."""
+    for e in range(len(q_idx)):
+        dense[q_idx[e]] = q_val[e]
+        rated[q_idx[e]] = True
+    count = 0
+    for c in range(len(candidates)):
+        v = candidates[c]
+        if v < 0 or v == self_row:
+            continue
+        dot = own = other = support = 0.0
+        for f in range(r_ptr[v], r_ptr[v + 1]):
+            j = r_idx[f]
+            if rated[j]:
+                x, y = dense[j], r_val[f]
+                dot += x * y
+                support += 1.0
+                own += x * x
+                other += y * y
+        if mode == 1:
+            sim = _finish_similarity(dot, own, other, support, min_support, shrinkage, amplify)
+        else:
+            sim = _finish_similarity(dot, own_norm_sq, norms_sq[v], support, min_support, shrinkage, amplify)
+        if sim > 0.0:
+            cand[count] = v
+            csim[count] = sim
+            count += 1
+    for e in range(len(q_idx)):
+        dense[q_idx[e]] = 0.0
+        rated[q_idx[e]] = False
+    return _keep_best(cand, csim, count, pool, out_idx, out_sim)
+
+
+@njit(cache=True, parallel=True)
+def neighbours(q_ptr, q_idx, q_val, self_rows, candidates, mode, norms_sq, c_ptr, c_idx, c_val,
+               r_ptr, r_idx, r_val, min_support, shrinkage, amplify, pool, n_threads):
+    """The ``pool`` most similar training users of each query row (positive similarities only).
+
+    ``candidates`` (queries x C, -1 = none) restricts the search to those users; with zero columns
+    every training user is compared. Returns (indices, similarities, counts), best first.
+    """
+    n_q = len(q_ptr) - 1
+    n_users = len(norms_sq)
+    n_items = len(c_ptr) - 1
+    out_idx = np.full((n_q, pool), -1, dtype=np.int64)
+    out_sim = np.zeros((n_q, pool))
+    out_n = np.zeros(n_q, dtype=np.int64)
+    exact = candidates.shape[1] == 0
+    width = n_users if exact else candidates.shape[1]
+    per_user = n_users if exact else 0
+    per_item = 0 if exact else n_items
+    for t in prange(n_threads):
+        cand = np.empty(width, dtype=np.int64)
+        csim = np.empty(width)
+        dot = np.zeros(per_user)
+        own = np.zeros(per_user)
+        other = np.zeros(per_user)
+        support = np.zeros(per_user)
+        touched = np.empty(per_user, dtype=np.int64)
+        dense = np.zeros(per_item)
+        rated = np.zeros(per_item, dtype=np.bool_)
+        for q in range(t, n_q, n_threads):
+            lo, hi = q_ptr[q], q_ptr[q + 1]
+            own_sq = 0.0
+            for e in range(lo, hi):
+                own_sq += q_val[e] * q_val[e]
+            if exact:
+                out_n[q] = _exact_row(q_idx[lo:hi], q_val[lo:hi], self_rows[q], mode, norms_sq, own_sq, c_ptr,
+                                      c_idx, c_val, min_support, shrinkage, amplify, pool, dot, own, other,
+                                      support, touched, cand, csim, out_idx[q], out_sim[q])
+            else:
+                out_n[q] = _candidate_row(q_idx[lo:hi], q_val[lo:hi], self_rows[q], mode, norms_sq, own_sq,
+                                          candidates[q], r_ptr, r_idx, r_val, min_support, shrinkage, amplify,
+                                          pool, dense, rated, cand, csim, out_idx[q], out_sim[q])
+    return out_idx, out_sim, out_n
+
+
+@njit(cache=True, parallel=True)
+def vote(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, n_items, n_threads):
+    """Numerators and denominators of every item's estimate for each query row.
+
+    Neighbours come best first, so the first ``k`` of them who rated an item are its ``k`` nearest
+    raters (ties already went to the smaller index). With ``by_support`` only the ``k`` nearest
+    users overall vote, each adding its similarity to every item it rated (numerators stay 0).
+    """
+    n_q = nbr_idx.shape[0]
+    num = np.zeros((n_q, n_items))
+    den = np.zeros((n_q, n_items))
+    for t in prange(n_threads):
+        counts = np.zeros(n_items, dtype=np.int64)
+        for q in range(t, n_q, n_threads):
+            if by_support:
+                for n in range(min(k, nbr_n[q])):
+                    v, w = nbr_idx[q, n], nbr_sim[q, n]
+                    for f in range(r_ptr[v], r_ptr[v + 1]):
+                        den[q, r_idx[f]] += w
+                continue
+            for n in range(nbr_n[q]):
+                v, w = nbr_idx[q, n], nbr_sim[q, n]
+                for f in range(r_ptr[v], r_ptr[v + 1]):
+                    j = r_idx[f]
+                    if counts[j] < k:
+                        counts[j] += 1
+                        num[q, j] += w * r_val[f]
+                        den[q, j] += w
+            counts[:] = 0
+    return num, den
+
+
+@njit(cache=True, parallel=True)
+def top_candidates(scores, self_cols, width, n_threads):
+    """Columns of the ``width`` largest scores of each row (any order; -1 pads), skipping ``self_cols``."""
+    n_q, n = scores.shape
+    out = np.full((n_q, width), -1, dtype=np.int64)
+    for t in prange(n_threads):
+        heap_v = np.empty(width, dtype=scores.dtype)
+        heap_i = np.empty(width, dtype=np.int64)
+        for q in range(t, n_q, n_threads):
+            size = 0
+            for j in range(n):
+                if j == self_cols[q]:
+                    continue
+                x = scores[q, j]
+                if size < width:  # push, sift up
+                    pos = size
+                    size += 1
+                    while pos > 0:
+                        parent = (pos - 1) // 2
+                        if heap_v[parent] <= x:
+                            break
+                        heap_v[pos], heap_i[pos] = heap_v[parent], heap_i[parent]
+                        pos = parent
+                    heap_v[pos], heap_i[pos] = x, j
+                elif x > heap_v[0]:  # replace the smallest, sift down
+                    pos = 0
+                    while True:
+                        child = 2 * pos + 1
+                        if child >= size:
+                            break
+                        if child + 1 < size and heap_v[child + 1] < heap_v[child]:
+                            child += 1
+                        if heap_v[child] >= x:
+                            break
+                        heap_v[pos], heap_i[pos] = heap_v[child], heap_i[child]
+                        pos = child
+                    heap_v[pos], heap_i[pos] = x, j
+            out[q, :size] = heap_i[:size]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def item_votes(q_ptr, q_idx, q_res, t_ptr, t_idx, t_sim, s_ptr, s_idx, s_sim, k, by_support, n_items, n_threads):
+    """Item-item kNN numerators and denominators of every item for each query user.
+
+    The query rows hold the users' residuals on the items they rated (sorted item indices).
+    ``t`` lists, for each item ``j``, the items ``i`` that keep ``j`` among their most similar,
+    with ``sim(i, j)`` (sorted by ``i``); an item's voters are the ``k`` most similar of the
+    user's rated items among them (ties to the smaller ``j``, which comes first). With
+    ``by_support``, ``s`` (each item's kept neighbours, best first) gives every rated item's first
+    ``k`` neighbours, each adding its similarity to the denominators.
+    """
+    n_q = len(q_ptr) - 1
+    num = np.zeros((n_q, n_items))
+    den = np.zeros((n_q, n_items))
+    width = 0 if by_support else n_items
+    for t in prange(n_threads):
+        top_sim = np.empty((width, k))
+        top_res = np.empty((width, k))
+        filled = np.zeros(width, dtype=np.int64)
+        touched = np.empty(width, dtype=np.int64)
+        for q in range(t, n_q, n_threads):
+            if by_support:
+                for e in range(q_ptr[q], q_ptr[q + 1]):
+                    j = q_idx[e]
+                    for f in range(s_ptr[j], min(s_ptr[j] + k, s_ptr[j + 1])):
+                        den[q, s_idx[f]] += s_sim[f]
+                continue
+            n_touched = 0
+            for e in range(q_ptr[q], q_ptr[q + 1]):
+                j, r = q_idx[e], q_res[e]
+                for f in range(t_ptr[j], t_ptr[j + 1]):
+                    i, s = t_idx[f], t_sim[f]
+                    size = filled[i]
+                    if size == 0:
+                        touched[n_touched] = i
+                        n_touched += 1
+                    if size == k and s <= top_sim[i, k - 1]:
+                        continue  # not better than the k-th (an equal one came from a smaller j)
+                    pos = size if size < k else k - 1
+                    while pos > 0 and top_sim[i, pos - 1] < s:
+                        if pos < k:
+                            top_sim[i, pos] = top_sim[i, pos - 1]
+                            top_res[i, pos] = top_res[i, pos - 1]
+                        pos -= 1
+                    top_sim[i, pos] = s
+                    top_res[i, pos] = r
+                    if size < k:
+                        filled[i] = size + 1
+            for n in range(n_touched):
+                i = touched[n]
+                a = 0.0
+                b = 0.0
+                for m in range(filled[i]):
+                    a += top_sim[i, m] * top_res[i, m]
+                    b += top_sim[i, m]
+                num[q, i] = a
+                den[q, i] = b
+                filled[i] = 0
+    return num, den

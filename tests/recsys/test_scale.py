@@ -1,0 +1,189 @@
+"""The scalable paths against plain references: neighbour pools, the SVD search, sparse top-k item
+similarities, the shared rating container, chunked scoring and the progress bar."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movie_recommender.recsys import Blend, ItemKNN, UserKNN
+from movie_recommender.recsys.data import RatingData, as_rating_data
+from movie_recommender.recsys.item_knn import item_neighbours
+from movie_recommender.recsys.synthetic import RELEASE_SHAPES, synthetic_ratings
+
+from .test_knn import random_ratings
+
+
+def dense_cosine_rows(ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Users x users cosine of whole rating rows (dense), self-similarity 0, and the user ids."""
+    table = ratings.pivot(index="userId", columns="movieId", values="rating").fillna(0.0)
+    x = table.to_numpy()
+    norms = np.linalg.norm(x, axis=1)
+    sims = x @ x.T / np.outer(norms, norms)
+    np.fill_diagonal(sims, 0.0)
+    return sims, table.index.to_numpy()
+
+
+def loop_pool_predict(ratings, sims, ids, u, i, k, pool) -> float:
+    """User-KNN where only the ``pool`` most similar users (ties: smaller id) may vote on item i."""
+    row = sims[np.searchsorted(ids, u)]
+    order = sorted(range(len(ids)), key=lambda v: (-row[v], ids[v]))
+    kept = [v for v in order[:pool] if row[v] > 0]
+    raters = dict(ratings.loc[ratings.movieId == i, ["userId", "rating"]].itertuples(index=False))
+    voters = [(row[v], raters[ids[v]]) for v in kept if ids[v] in raters][:k]
+    den = sum(s for s, _ in voters)
+    if den <= 0:
+        return ratings.rating.mean()
+    return float(np.clip(sum(s * r for s, r in voters) / den, ratings.rating.min(), ratings.rating.max()))
+
+
+@pytest.mark.parametrize("pool", [3, 8])
+def test_user_knn_pool_equals_plain_loop(pool):
+    ratings = random_ratings(n_users=20, n_items=15, seed=21)
+    model = UserKNN(neighbours=3, pool=pool, search="exact").fit(ratings)
+    sims, ids = dense_cosine_rows(ratings)
+    users = np.repeat(ids[:6], 4)
+    items = np.tile(ratings.movieId.unique()[:4], 6)
+    expected = [loop_pool_predict(ratings, sims, ids, u, i, 3, pool) for u, i in zip(users, items)]
+    np.testing.assert_allclose(model.predict(users, items), expected, rtol=1e-12)
+
+
+def test_pool_of_all_users_is_the_plain_definition():
+    ratings = random_ratings(n_users=20, n_items=15, seed=22)
+    full = UserKNN(neighbours=4, pool=None).fit(ratings)
+    assert full._pool() == 20 and full.search_ == "exact"  # 3e8 / ratings covers every user
+    pd.testing.assert_frame_equal(full.recommend_all(5), UserKNN(neighbours=4, pool=100).fit(ratings).recommend_all(5))
+
+
+def test_automatic_pool_shrinks_with_the_data():
+    model = UserKNN(neighbours=40).fit(synthetic_ratings(300, 200, 6_000, seed=1))
+    assert model._pool() == 300  # 3e8 / 6e3 ratings: every user
+    model.pool = None
+    model.ratings_ = model.ratings_[:, :]  # _pool reads the number of ratings only
+    from movie_recommender.recsys import knn
+
+    assert knn.AUTO_POOL_WORK // 25_000_000 < 40  # on ML-25M the pool is `neighbours`
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "pearson"])
+def test_svd_search_at_full_rank_finds_the_exact_pool(similarity):
+    """With as many SVD dimensions as movies the candidate scores are the exact cosines of the unit
+    rows, so the search keeps the same pool as the exact computation."""
+    ratings = synthetic_ratings(60, 12, 400, seed=3, min_per_user=4)
+    params = {"neighbours": 3, "pool": 5, "similarity": similarity}
+    exact = UserKNN(search="exact", **params).fit(ratings)
+    approx = UserKNN(search="svd", search_dims=12, **params).fit(ratings)
+    assert approx.search_ == "svd" and approx.embedding_.shape == (60, 12)
+    if similarity == "cosine":
+        pd.testing.assert_frame_equal(approx.recommend_all(5), exact.recommend_all(5), check_exact=False)
+    new_user = {1: 5.0, 2: 3.0, 7: 4.0}
+    pd.testing.assert_frame_equal(approx.recommend_new(new_user, 5), exact.recommend_new(new_user, 5))
+
+
+def test_svd_search_recall_on_low_rank_data():
+    """At low rank the search is approximate: most of the exact pool is still found."""
+    ratings = synthetic_ratings(400, 150, 12_000, seed=4)
+    exact = UserKNN(search="exact", pool=20).fit(ratings)
+    approx = UserKNN(search="svd", pool=20, search_dims=16).fit(ratings)
+    block = exact.sim_values_[:100]
+    want, _, _ = exact._neighbours(block, np.arange(100))
+    got, _, _ = approx._neighbours(block, np.arange(100))
+    recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(want, got)])
+    assert recall > 0.6
+
+
+@pytest.mark.parametrize("common", [False, True])
+@pytest.mark.parametrize("pool", [2, 5, 40])
+def test_sparse_item_neighbours_are_the_dense_top_k(common, pool):
+    ratings = random_ratings(n_users=30, n_items=12, seed=5, integer=True)
+    data = RatingData.from_frame(ratings)
+    x = data.matrix.toarray()
+    pattern = (x != 0).astype(float)
+    dot = x.T @ x
+    if common:
+        partial = (x**2).T @ pattern
+        denom = np.sqrt(partial * partial.T)
+    else:
+        denom = np.outer(np.linalg.norm(x, axis=0), np.linalg.norm(x, axis=0))
+    dense = np.where(denom > 0, dot / np.where(denom > 0, denom, 1), 0.0)
+    np.fill_diagonal(dense, 0.0)
+    sparse = item_neighbours(data.matrix, common=common, pool=pool)
+    for i in range(dense.shape[0]):
+        order = sorted((j for j in range(dense.shape[1]) if dense[i, j] > 0), key=lambda j: (-dense[i, j], j))[:pool]
+        lo, hi = sparse.indptr[i], sparse.indptr[i + 1]
+        assert list(sparse.indices[lo:hi]) == order  # best first, ties to the smaller index
+        np.testing.assert_allclose(sparse.data[lo:hi], dense[i, order], rtol=1e-12)
+
+
+def test_item_knn_pool_bounds_memory_and_equals_full_when_large():
+    ratings = random_ratings(n_users=30, n_items=20, seed=6)
+    full = ItemKNN(neighbours=4, pool=None).fit(ratings)
+    small = ItemKNN(neighbours=4, pool=5).fit(ratings)
+    assert small.similarities_.getnnz(axis=1).max() <= 5
+    pd.testing.assert_frame_equal(ItemKNN(neighbours=4, pool=20).fit(ratings).recommend_all(5), full.recommend_all(5))
+    assert len(small.recommend_all(5)) > 0
+
+
+def test_models_share_one_rating_matrix():
+    ratings = random_ratings(n_users=30, n_items=25, density=0.5, seed=4)
+    data = as_rating_data(ratings)
+    assert as_rating_data(data) is data
+    blend = Blend(components=[{"model": "bias"}, {"model": "svd", "params": {"n_epochs": 2}}], holdout=0.2).fit(data)
+    assert all(model.ratings_ is blend.ratings_ for model in blend.models_)
+    from_frame = Blend(components=[{"model": "bias"}, {"model": "svd", "params": {"n_epochs": 2}}], holdout=0.2)
+    pd.testing.assert_frame_equal(from_frame.fit(ratings).recommend_all(3), blend.recommend_all(3))
+    # pickled once: a blend of eight components is barely larger than one of one
+    data = as_rating_data(synthetic_ratings(300, 100, 8_000, seed=4))
+    one = Blend(components=[{"model": "bias"}], holdout=0.2).fit(data)
+    eight = Blend(components=[{"model": "bias"}] * 8, holdout=0.2).fit(data)
+    assert len(pickle.dumps(eight)) < 1.5 * len(pickle.dumps(one))
+
+
+def test_rating_data_checks_and_round_trip():
+    ratings = random_ratings(seed=7)
+    data = RatingData.from_frame(ratings)
+    back = data.frame()
+    pd.testing.assert_frame_equal(
+        back, ratings.sort_values(["userId", "movieId"]).reset_index(drop=True)[["userId", "movieId", "rating"]]
+    )
+    assert data.n_ratings == len(ratings) and data.csc.shape == data.shape
+    with pytest.raises(ValueError, match="more than once"):
+        RatingData.from_frame(pd.concat([ratings, ratings.head(1)]))
+    with pytest.raises(TypeError, match="DataFrame or a RatingData"):
+        as_rating_data([(1, 2, 3.0)])
+
+
+@pytest.mark.parametrize("name", ["user_knn", "item_knn", "ials", "ease", "popularity"])
+def test_chunked_scoring_equals_one_shot(name):
+    from movie_recommender.recsys.models import make_model
+
+    ratings = synthetic_ratings(80, 40, 1_500, seed=8, min_per_user=5)
+    one = make_model(name, {"batch_size": 1000} if name in ("user_knn", "item_knn") else {}).fit(ratings)
+    chunked = make_model(name, {}).fit(ratings)
+    chunked.batch_size = 7
+    pd.testing.assert_frame_equal(one.recommend_all(10), chunked.recommend_all(10))
+
+
+def test_progress_bar_only_when_asked(capsys, monkeypatch):
+    ratings = synthetic_ratings(50, 30, 800, seed=9, min_per_user=5)
+    model = UserKNN().fit(ratings)
+    model.recommend_all(5)
+    assert capsys.readouterr().err == ""  # not a terminal: silent
+    model.recommend_all(5, progress=True)
+    err = capsys.readouterr().err
+    assert "UserKNN top-5" in err and "50/50" in err
+    monkeypatch.setenv("MOVIE_RECOMMENDER_PROGRESS", "1")
+    model.recommend_all(5)
+    assert "UserKNN top-5" in capsys.readouterr().err
+
+
+def test_synthetic_shapes():
+    users, items, n = RELEASE_SHAPES["ml-100k"]
+    ratings = synthetic_ratings(users, items, n, seed=0)
+    assert ratings.userId.nunique() == users and abs(len(ratings) - n) < 0.03 * n
+    assert not ratings.duplicated(["userId", "movieId"]).any()
+    counts = ratings.movieId.value_counts()
+    assert counts.iloc[0] > 5 * counts.median()  # a long tail of movie popularity
