@@ -120,6 +120,7 @@ EVALUATION_DEFAULTS = {
     "k": 10,
     "relevance_threshold": None,
     "models": ["popularity", "user_knn"],
+    "max_users": None,
 }
 FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 SPLITS = ("random", "temporal", "time_cut", *FOLDS)
@@ -173,6 +174,11 @@ def check_evaluation(evaluation: object, models: object = None, release: Release
             check_count(name, settings[name], minimum)
         except ValueError:
             raise bad(name, f"a whole number >= {minimum}") from None
+    if settings["max_users"] is not None:
+        try:
+            check_count("max_users", settings["max_users"], 1)
+        except ValueError:
+            raise bad("max_users", "null (every test user) or a whole number >= 1") from None
     threshold = settings["relevance_threshold"]
     low, high = release.scale[:2] if release is not None else (-math.inf, math.inf)
     if threshold is not None and (

@@ -7,6 +7,7 @@ from .base import NoUsableRatingsError, Recommender, UnknownUserError
 from .baselines import Popularity, RandomRecommender, RankingRecommender
 from .bias import Bias
 from .blend import Blend
+from .budget import ModelRefusedError
 from .checks import check_count
 from .content import ContentBased
 from .ease import EASE
@@ -50,6 +51,7 @@ __all__ = [
     "EASE",
     "Hybrid",
     "IALS",
+    "ModelRefusedError",
     "MovieLensFormatError",
     "NoUsableRatingsError",
     "Popularity",

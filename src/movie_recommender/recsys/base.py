@@ -89,8 +89,12 @@ class Recommender:
     def _index(self, ratings: pd.DataFrame | RatingData) -> sp.csr_matrix:
         """Check params and ratings, then set ``data_`` (the shared :class:`RatingData`; a DataFrame
         is converted), ``ratings_`` (its matrix, not a copy), ids, ``global_mean_`` and ``rating_range_``."""
+        from .budget import check_memory
+
         self.check_params()
         self.data_ = as_rating_data(ratings)
+        shape = self.data_.n_users, self.data_.n_items, self.data_.n_ratings
+        check_memory(type(self).__name__, *self.peak_memory(*shape), shape)  # refuse before any heavy work
         self.ratings_, self.user_ids_, self.item_ids_ = self.data_.matrix, self.data_.user_ids, self.data_.item_ids
         values = self.ratings_.data
         self.global_mean_ = float(values.mean())
@@ -115,8 +119,22 @@ class Recommender:
         """Matrix columns of ``items``; -1 where unknown."""
         return positions(self.item_ids_, items)
 
+    def _block_rows(self, n_users: int, n_items: int) -> int:
+        """Users per scoring block for data of this size."""
+        return self.batch_size or max(1, BLOCK_CELLS // max(n_users, n_items, 1))
+
     def _block_size(self) -> int:
-        return self.batch_size or max(1, BLOCK_CELLS // max(self.ratings_.shape))
+        return self._block_rows(*self.ratings_.shape)
+
+    def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
+        """(Peak bytes of ``fit`` and scoring for data of this size, the setting that lowers it).
+
+        Default: the shared ratings (CSR and CSC, 24 bytes a rating), per-user and per-movie
+        vectors, and a scoring block of three users x movies arrays.
+        """
+        return 24 * n_ratings + 16 * (n_users + n_items) + 24 * self._block_rows(n_users, n_items) * n_items, (
+            "Use fewer ratings (raise min_user_ratings / min_movie_ratings) or another model."
+        )
 
     def _blocks(self, rows: np.ndarray) -> Iterator[np.ndarray]:
         size = self._block_size()

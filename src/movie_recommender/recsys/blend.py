@@ -106,6 +106,12 @@ class Blend(Recommender):
             raise ValueError(f"support_terms must be true or false, got {self.support_terms!r}.")
         return self
 
+    def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
+        """Its own scoring block plus every component's peak (the components are all kept)."""
+        own, _ = super().peak_memory(n_users, n_items, n_ratings)
+        parts = [self._make(spec).peak_memory(n_users, n_items, n_ratings) for spec in self._specs()]
+        return own + sum(p[0] for p in parts), "Drop or shrink components: " + " ".join(p[1] for p in parts)
+
     def _supports(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log(1 + n_u)`` and ``log(1 + n_i)`` in the training ratings; 0 for unseen (-1)."""
         n_u, n_i = np.diff(self.ratings_.indptr), np.bincount(self.ratings_.indices, minlength=self.ratings_.shape[1])

@@ -44,6 +44,8 @@ def _evaluate(
     movies: pd.DataFrame | None,
     label: str = "",
     name: str | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict:
     check_count("k", k)  # before the (possibly long) fit
     _check_tables(train, test)
@@ -66,12 +68,16 @@ def _evaluate(
     # Only users the model knows can get recommendations; test users unseen in train (none with
     # the per-user splits) stay in the average with zero hits.
     test_users = np.unique(test[USER].to_numpy())
+    ranked_test = test
+    if max_users is not None and len(test_users) > max_users:  # a seeded sample for the ranking metrics
+        test_users = np.sort(np.random.default_rng(seed).choice(test_users, size=int(max_users), replace=False))
+        ranked_test = test[test[USER].isin(test_users)]
     known_users = test_users[np.isin(test_users, model.user_ids_)]
     start = time.perf_counter()
     recommendations = model.recommend_all(k, users=known_users)
     recommend_seconds = time.perf_counter() - start
 
-    ranking = ranking_metrics(recommendations, test, k, relevance_threshold)
+    ranking = ranking_metrics(recommendations, ranked_test, k, relevance_threshold)
     if movies is not None and "movieId" in movies.columns:
         n_items = int(pd.concat([movies[ITEM], train[ITEM], test[ITEM]]).nunique())
     else:
@@ -113,6 +119,8 @@ def evaluate_model(
     k: int = 10,
     relevance_threshold: float | None = None,
     movies: pd.DataFrame | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict:
     """Fit ``model`` on ``train`` and score it on ``test``; returns a flat dict of figures.
 
@@ -126,9 +134,12 @@ def evaluate_model(
     - ``fit_seconds``, ``predict_seconds`` (NaN when not predicted), ``recommend_seconds``:
       wall-clock times; ``n_train``, ``n_test``, ``n_users_evaluated``, ``n_test_users_unknown``.
 
+    With ``max_users``, the ranking metrics, coverage and novelty are computed for a seeded
+    random sample (``seed``) of that many test users (RMSE and MAE still on every test rating).
+
     The model is fitted in place (it is left fitted on ``train``).
     """
-    return _evaluate(model, train, test, k, relevance_threshold, movies)
+    return _evaluate(model, train, test, k, relevance_threshold, movies, max_users=max_users, seed=seed)
 
 
 def evaluate_models(
@@ -138,19 +149,35 @@ def evaluate_models(
     k: int = 10,
     relevance_threshold: float | None = None,
     movies: pd.DataFrame | None = None,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """:func:`evaluate_model` for each named model; one row per model (index ``model``), in order.
 
-    Progress and timings are logged at INFO level (``[2/7] fitting svd ...``).
+    Progress and timings are logged at INFO level (``[2/7] fitting svd ...``). A model that
+    refuses the data (:class:`~movie_recommender.recsys.budget.ModelRefusedError`: it would not
+    fit in memory) is skipped with a logged warning giving its reason; when every model refuses,
+    the error is raised.
     """
+    from .budget import ModelRefusedError
+
     if not models:
         raise ValueError("models is empty: pass {name: unfitted model, ...}.")
     rows = {}
     for i, (name, model) in enumerate(models.items(), start=1):
         label = f"[{i}/{len(models)}]"
         started = time.perf_counter()
-        rows[name] = _evaluate(model, train, test, k, relevance_threshold, movies, label=label, name=name)
+        try:
+            rows[name] = _evaluate(
+                model, train, test, k, relevance_threshold, movies, label=label, name=name, max_users=max_users, seed=seed
+            )
+        except ModelRefusedError as error:
+            logger.warning("%s %s skipped: %s", label, name, error)
+            refusal = error
+            continue
         logger.info("%s %s done in %.2f s", label, name, time.perf_counter() - started)
+    if not rows:
+        raise refusal
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table

@@ -162,6 +162,15 @@ class ItemKNN(Recommender):
             check_count("pool", self.pool)
         return self
 
+    def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
+        """The formula of the class docstring (plus the centre model's with ``centering="model"``)."""
+        pool = min(n_items, max(int(self.neighbours), int(self.pool or n_items)))
+        threads, k, b = _threads(), int(self.neighbours), self._block_rows(n_users, n_items)
+        needed = 36 * n_ratings + 40 * n_items * pool + threads * (64 + 16 * k) * n_items + 16 * b * n_items
+        if self.centering == "model":
+            needed += self._make_centre().peak_memory(n_users, n_items, n_ratings)[0]
+        return needed, "Lower models.item_knn.pool (the similar movies each movie keeps) or neighbours."
+
     def _make_centre(self) -> Recommender:
         from .models import make_model
 

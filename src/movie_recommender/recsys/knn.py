@@ -254,9 +254,24 @@ class UserKNN(Recommender):
         return np.zeros((1, 1))
 
     # --------------------------------------------------------------- internals
-    def _block_size(self) -> int:
+    def _block_rows(self, n_users: int, n_items: int) -> int:
         # a block holds two users x items arrays and, with the SVD search, one users x users float32 array
-        return self.batch_size or max(1, 4 * BLOCK_CELLS // max(self.ratings_.shape))
+        return self.batch_size or max(1, 4 * BLOCK_CELLS // max(n_users, n_items, 1))
+
+    def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
+        """The formula of the class docstring (the SVD search assumed from 2 million ratings on with ``auto``)."""
+        pool = int(self.pool) if self.pool is not None else AUTO_POOL_WORK // max(1, n_ratings)
+        pool = max(1, min(n_users, max(pool, int(self.neighbours))))
+        b, threads, d = self._block_rows(n_users, n_items), _threads(), int(self.search_dims)
+        copies = (self.centering != "none") + (self.similarity in ("pearson", "pearson_baseline"))
+        svd = self.search == "svd" or (self.search == "auto" and n_ratings > 2_000_000)
+        needed = 24 * n_ratings + 12 * n_ratings * copies + 40 * n_users + 16 * n_items
+        needed += 16 * b * n_items + 16 * b * SEARCH_OVERSAMPLE * pool
+        if svd:
+            needed += (4 * d + 24 * (d + 10)) * (n_users + n_items) + 4 * b * n_users + threads * 9 * n_items
+        else:
+            needed += threads * 40 * n_users
+        return needed, "Lower models.user_knn.pool or batch_size, or use fewer ratings."
 
     def _neighbours(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """The ``pool`` most similar training users of each sparse rating row, best first.

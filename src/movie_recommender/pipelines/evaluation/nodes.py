@@ -93,6 +93,8 @@ def evaluate_models(
         k=settings["k"],
         relevance_threshold=settings["relevance_threshold"],
         movies=movies,
+        max_users=settings["max_users"],
+        seed=settings["seed"],
     ).reset_index()
 
 

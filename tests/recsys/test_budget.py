@@ -1,0 +1,99 @@
+"""Refusals before the work starts, EASE on the most rated movies, implicit ALS engines,
+evaluation on a sample of users and past refusing models, and the scaled-down scale benchmark."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movie_recommender.recsys import EASE, IALS, ModelRefusedError, Popularity, evaluate_models
+from movie_recommender.recsys.ease import ease_weights
+from movie_recommender.recsys.metrics import ndcg_at_k
+from movie_recommender.recsys.models import MODELS, make_model
+from movie_recommender.recsys.splits import random_holdout
+from movie_recommender.recsys.synthetic import synthetic_ratings
+
+
+def test_refusal_names_the_memory_and_the_setting_before_fitting(monkeypatch):
+    ratings = synthetic_ratings(200, 120, 3_000, seed=1)
+    monkeypatch.setenv("MOVIE_RECOMMENDER_MEMORY_LIMIT_GB", "0.0001")  # about 100 kB
+    model = EASE(max_items=None)
+    with pytest.raises(ModelRefusedError, match=r"EASE would need about .* GB .* 120 movies .* models\.ease\.max_items"):
+        model.fit(ratings)
+    assert not hasattr(model, "weights_") and not hasattr(model, "ratings_")  # nothing was started
+
+
+def test_every_model_states_its_peak_memory():
+    for name in MODELS:
+        needed, fix = make_model(name, {}).peak_memory(162_541, 59_047, 25_000_095)
+        assert needed > 24 * 25_000_095 and fix  # at least the ratings, and a way out
+    assert EASE(max_items=None).peak_memory(1, 59_047, 1)[0] > 24 * 59_047**2  # dense movies x movies
+    assert EASE(max_items=15_000).peak_memory(1, 59_047, 1)[0] < 6 * 1024**3
+
+
+def test_ease_on_the_most_rated_movies():
+    ratings = synthetic_ratings(150, 60, 2_500, seed=2)
+    model = EASE(l2=50.0, max_items=20).fit(ratings)
+    counts = ratings.movieId.value_counts()
+    head_ids = np.sort(counts.sort_values(ascending=False, kind="stable").index[:20])
+    assert counts.loc[head_ids].min() >= counts.drop(head_ids).max()
+    np.testing.assert_array_equal(model.item_ids_[model.head_], head_ids)
+    recs = model.recommend_all(5)
+    assert set(recs.movieId) <= set(head_ids)  # the other movies are never recommended
+    # on the head, B is the closed form of the head's columns alone
+    x = (model.ratings_[:, model.head_] != 0).astype(float)
+    np.testing.assert_allclose(model.weights_, ease_weights(x, 50.0))
+    assert (model.predict([1, 1], [head_ids[0], counts.index[-1]])[1]) == 0.0  # fallback off the head
+    full = EASE(l2=50.0, max_items=60).fit(ratings)
+    assert full.head_ is None
+    pd.testing.assert_frame_equal(full.recommend_all(5), EASE(l2=50.0, max_items=None).fit(ratings).recommend_all(5))
+
+
+def test_implicit_engine_matches_the_per_row_solves():
+    """The implicit library's sweeps and the plain per-row exact solves reach lists of the same quality."""
+    ratings = synthetic_ratings(400, 200, 12_000, seed=3)
+    train, test = random_holdout(ratings, 0.25, seed=0)
+    scores = {}
+    for engine in ("implicit", "numpy"):
+        model = IALS(n_factors=16, n_epochs=8, reg=5.0, alpha=3.0, engine=engine).fit(train)
+        recs = model.recommend_all(10)
+        scores[engine] = ndcg_at_k(recs, test, 10)
+        user = train.userId.iloc[0]
+        own = train[train.userId == user]
+        pd.testing.assert_frame_equal(model.recommend_new(dict(zip(own.movieId, own.rating)), 10), model.recommend(user, 10))
+    assert abs(scores["implicit"] - scores["numpy"]) < 0.02, scores
+
+
+def test_evaluation_skips_a_refusing_model_and_samples_users(monkeypatch, caplog):
+    ratings = synthetic_ratings(120, 60, 2_500, seed=4)
+    train, test = random_holdout(ratings, 0.25, seed=0)
+
+    class Greedy(Popularity):
+        def peak_memory(self, n_users, n_items, n_ratings):
+            return 10**18, "Set greedy.appetite lower."
+
+    with caplog.at_level(logging.WARNING):
+        table = evaluate_models({"greedy": Greedy(), "popularity": Popularity()}, train, test, k=5, max_users=30, seed=1)
+    assert list(table.index) == ["popularity"]
+    assert "greedy skipped" in caplog.text and "greedy.appetite" in caplog.text
+    assert table.loc["popularity", "n_users_evaluated"] <= 30
+    again = evaluate_models({"popularity": Popularity()}, train, test, k=5, max_users=30, seed=1)
+    assert again.loc["popularity", "ndcg@5"] == table.loc["popularity", "ndcg@5"]  # seeded
+    with pytest.raises(ModelRefusedError):
+        evaluate_models({"greedy": Greedy()}, train, test, k=5)
+
+
+def test_scaled_down_scale_benchmark(capsys, tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import bench_scale
+
+    rows = bench_scale.main(["--shape", "300,80,4000", "--models", "user_knn,ials", "--cache", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert [r["model"] for r in rows] == ["user_knn", "ials", "implicit"]
+    assert all("fit_s" in r and r["peak_rss_bytes"] > 0 for r in rows)
+    assert "user_knn" in out and "implicit" in out and "peak RSS: parent" in out
