@@ -29,6 +29,17 @@ LAYERS = ["01_raw", "02_intermediate", "03_primary", "06_models", "07_model_outp
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"]
 
 
+def copy_project(root: Path) -> Path:
+    """A runnable copy of the project at ``root``: conf/ (no local settings), src/, pyproject.toml, empty layers."""
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for layer in LAYERS:
+        (root / "data" / layer).mkdir(parents=True)
+    return root
+
+
 def real_archive() -> Path | None:
     """The real MovieLens 100k archive, from $MOVIELENS_100K or ../shared/datasets, if present."""
     candidates = [os.environ.get("MOVIELENS_100K"), PROJECT_ROOT.parent / "shared" / "datasets" / "ml-100k.zip"]

@@ -4,8 +4,9 @@ import re
 
 from tests.conftest import PROJECT_ROOT
 
-# Kedro 1.7 deprecates `kedro run --pipeline NAME` for `--pipelines NAME[,NAME]`.
-DEPRECATED_FLAG = re.compile(r"kedro run\b[^\n`]*--pipeline(?![s\w-])")
+# Kedro 1.7 deprecates `kedro run --pipeline NAME` for `--pipelines NAME[,NAME]`; `kedro prefect run|deploy`
+# take --pipelines the same way (--pipeline still works there too).
+DEPRECATED_FLAG = re.compile(r"kedro (?:run|prefect (?:run|deploy))\b[^\n`]*--pipeline(?![s\w-])")
 
 
 def test_no_deprecated_pipeline_flag_is_suggested():

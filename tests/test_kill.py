@@ -17,9 +17,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from movie_recommender.api import ArtifactsMissingError, load_project_state
-from tests.conftest import make_members, write_zip
+from tests.conftest import copy_project, make_members, write_zip
 from tests.killing import run_and_kill
-
 
 
 def temporaries(folder: Path, name: str) -> list[Path]:
@@ -38,15 +37,7 @@ def finished(tmp_path_factory):
     """A project after one complete `kedro run` on a synthetic archive (copied by each test)."""
     base = tmp_path_factory.mktemp("finished")
     archive = write_zip(make_members(), base / "synthetic.zip")
-    from tests.conftest import LAYERS, PROJECT_ROOT
-
-    root = base / "project"
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for layer in LAYERS:
-        (root / "data" / layer).mkdir(parents=True)
+    root = copy_project(base / "project")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOVIELENS_100K", str(archive))
         patch.chdir(root)
@@ -101,10 +92,15 @@ def test_kill_between_train_and_publish_is_refused_downstream(done):
     project, _ = done
     served = load_project_state(project, precompute=False)
     run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", at_log="Running node: publish")
-    assert pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
+    live_model = pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes())
+    assert type(live_model).__name__ == "Popularity"
 
+    # kedro serve (and its --watch reload) keeps serving the last complete version: the killed run made none
+    still = load_project_state(project, precompute=False)
+    assert still.info["model_version"] == served.info["model_version"] and still.info["class"] == "UserKNN"
+    shutil.rmtree(project / "data/06_models/ml-100k/versions")  # a project from before versions: the live files
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists") as refused:
-        load_project_state(project, precompute=False)  # kedro serve (and its --watch reload)
+        load_project_state(project, precompute=False)
     assert "did not finish" in str(refused.value) and "kedro run" in str(refused.value)
     with pytest.raises(ValueError, match=r"recommender \(.*not the file the run manifest lists"):
         run(project, node_names=["recommend"])  # a run that reads the model
@@ -128,9 +124,14 @@ def test_a_failed_run_is_not_recorded(done):
     everyone = project / "data/07_model_output/ml-100k/all_recommendations.csv"
     everyone.unlink()
     everyone.mkdir()  # recommend_all cannot save its output
+    served = load_project_state(project, precompute=False)
     with pytest.raises(Exception, match="all_recommendations"):
         run(project, {"model": "popularity"}, pipeline_names=["modeling"])
-    assert pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes()).__class__.__name__ == "Popularity"
+    live_model = pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes())
+    assert type(live_model).__name__ == "Popularity"
+    still = load_project_state(project, precompute=False)  # no version made: the last complete one is served
+    assert still.info["model_version"] == served.info["model_version"] and still.info["class"] == "UserKNN"
+    shutil.rmtree(project / "data/06_models/ml-100k/versions")
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists"):
         load_project_state(project, precompute=False)
 

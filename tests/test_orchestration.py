@@ -46,6 +46,29 @@ def test_without_prefect_the_command_says_how_to_install_it():
     assert "pip install -r requirements-prefect.txt" in result.output
 
 
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], ["__default__"]),
+        (["--pipelines", "data_processing,modeling"], ["data_processing", "modeling"]),
+        (["--pipeline", "modeling"], ["modeling"]),
+        (["-p", "evaluation"], ["evaluation"]),
+    ],
+)
+def test_prefect_run_takes_pipelines_as_kedro_run_does(monkeypatch, args, expected):
+    """`--pipelines a,b` as in `kedro run` (Kedro 1.7); `--pipeline` still works. No Prefect needed."""
+    import types
+
+    from movie_recommender import cli as cli_module
+
+    calls = []
+    fake = types.SimpleNamespace(kedro_run=lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(cli_module, "_orchestration", lambda: fake)
+    result = CliRunner().invoke(cli_module.cli, ["prefect", "run", *args, "--params", "top_n=5"])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"pipelines": expected, "params": {"top_n": 5}, "env": None}]
+
+
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
@@ -130,7 +153,7 @@ def test_flow_runs_the_pipeline_retries_the_download_and_fails_with_the_node_mes
 
     # --params pass through, and a node's failure fails the flow with the node's own message
     state = kedro_run(
-        pipeline="modeling", params={**FAST, "user_id": 99999}, project_path=str(project), return_state=True
+        pipelines=["modeling"], params={**FAST, "user_id": 99999}, project_path=str(project), return_state=True
     )
     assert state.is_failed()
     with pytest.raises(ValueError, match="user_id 99999 has no ratings in the training data"):
@@ -148,13 +171,14 @@ def test_deployment_on_a_cron_schedule(harness, project):
 
     from movie_recommender.orchestration import deployment
 
-    nightly = deployment("nightly-retraining", pipeline="modeling", params={"top_n": 5}, project_path=project)
+    nightly = deployment("nightly-retraining", pipelines=["modeling"], params={"top_n": 5}, project_path=project)
     deployment_id = nightly.apply()
     with get_client(sync_client=True) as client:
         stored = client.read_deployment(deployment_id)
     (schedule,) = stored.schedules
     assert schedule.schedule.cron == "0 3 * * *" and schedule.schedule.timezone == "UTC"
-    assert stored.parameters == {"pipeline": "modeling", "params": {"top_n": 5}, "env": None, "project_path": str(project)}
+    expected = {"pipelines": ["modeling"], "params": {"top_n": 5}, "env": None, "project_path": str(project)}
+    assert stored.parameters == expected
     assert stored.entrypoint.endswith("orchestration.py:kedro_run")
 
 

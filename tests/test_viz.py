@@ -36,7 +36,7 @@ handlers:
   console: {class: logging.StreamHandler, stream: ext://sys.stderr}
 root: {level: INFO, handlers: [console]}
 """
-WRITTEN_BY_HOOKS = {"run_manifest"}  # movie_recommender.hooks.RunManifest writes it after each run
+WRITTEN_BY_HOOKS = {"run_manifest", "model_versions"}  # written by the RunManifest and SnapshotVersion hooks
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
 

@@ -76,6 +76,13 @@ cli.add_command(run)
     help="The release whose `kedro run --params dataset=...` outputs to serve (default: ml-100k).",
 )
 @click.option(
+    "--version",
+    "model_version",
+    default=None,
+    help="Serve this model version (see `kedro model list`) and keep serving it; default: the current version, "
+    "followed when a run or `kedro model rollback` changes it.",
+)
+@click.option(
     "--watch",
     default=10.0,
     show_default=True,
@@ -88,8 +95,17 @@ cli.add_command(run)
     show_default=True,
     help="Log one line per request: client, method, path, status and latency, in uvicorn's format.",
 )
-def serve(host: str, port: int, workers: int, env: str | None, dataset: str | None, watch: float, access_log: bool):
-    """Serve the model and movies of the last `kedro run` over HTTP (OpenAPI docs at /docs)."""
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    env: str | None,
+    dataset: str | None,
+    model_version: str | None,
+    watch: float,
+    access_log: bool,
+):
+    """Serve the current model version (the last complete `kedro run`) over HTTP (OpenAPI docs at /docs)."""
     import os
 
     import uvicorn
@@ -104,13 +120,17 @@ def serve(host: str, port: int, workers: int, env: str | None, dataset: str | No
         from movie_recommender.api import load_project_state
 
         try:
-            settings = load_project_state(root, env=env, precompute=False, dataset=dataset).settings
+            settings = load_project_state(
+                root, env=env, precompute=False, dataset=dataset, version=model_version
+            ).settings
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)
     else:
         try:
-            app = app_from_project(root, env=env, watch=watch, access_log=access_log, host=host, dataset=dataset)
+            app = app_from_project(
+                root, env=env, watch=watch, access_log=access_log, host=host, dataset=dataset, version=model_version
+            )
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)
@@ -142,6 +162,8 @@ def serve(host: str, port: int, workers: int, env: str | None, dataset: str | No
             os.environ["KEDRO_ENV"] = env
         if dataset:
             os.environ["MOVIE_RECOMMENDER_DATASET"] = dataset
+        if model_version:
+            os.environ["MOVIE_RECOMMENDER_MODEL_VERSION"] = model_version
         uvicorn.run("movie_recommender.api:app_from_project", factory=True, workers=workers, **options)
         return
     uvicorn.run(app, **options)
@@ -160,7 +182,17 @@ def _orchestration():
     return orchestration
 
 
-_pipeline = click.option("--pipeline", "-p", default="__default__", show_default=True, help="Kedro pipeline to run.")
+_pipeline = click.option(
+    "--pipelines",
+    "--pipeline",
+    "-p",
+    "pipelines",
+    default="__default__",
+    show_default=True,
+    callback=lambda _ctx, _param, value: [name.strip() for name in value.split(",") if name.strip()],
+    help="Kedro pipelines to run, as `kedro run --pipelines`: one name or several, comma-separated "
+    "(--pipeline works too).",
+)
 _params = click.option(
     "--params", default="", callback=_split_params, help="Parameters as `kedro run --params`: a=1,b.c=2."
 )
@@ -176,11 +208,11 @@ def prefect():
 @_pipeline
 @_params
 @_env
-def prefect_run(pipeline: str, params: dict, env: str | None):
+def prefect_run(pipelines: list[str], params: dict, env: str | None):
     """Run the pipeline once as a Prefect flow, one task per node (no server needed)."""
     orchestration = _orchestration()
     try:
-        orchestration.kedro_run(pipeline=pipeline, params=params or None, env=env)
+        orchestration.kedro_run(pipelines=pipelines, params=params or None, env=env)
     except Exception as error:
         click.secho(f"The Prefect flow failed: {type(error).__name__}: {error}", fg="red", err=True)
         if "ephemeral Prefect API" in str(error):
@@ -201,7 +233,9 @@ def prefect_run(pipeline: str, params: dict, env: str | None):
 @_pipeline
 @_params
 @_env
-def prefect_deploy(name: str, cron: str | None, timezone: str | None, pipeline: str, params: dict, env: str | None):
+def prefect_deploy(
+    name: str, cron: str | None, timezone: str | None, pipelines: list[str], params: dict, env: str | None
+):
     """Create a deployment on a cron schedule and run its scheduled flow runs here until stopped (Ctrl-C)."""
     import os
 
@@ -209,7 +243,7 @@ def prefect_deploy(name: str, cron: str | None, timezone: str | None, pipeline: 
     from prefect import serve as prefect_serve
 
     try:
-        deployment = orchestration.deployment(name, cron, timezone, pipeline, params or None, env)
+        deployment = orchestration.deployment(name, cron, timezone, pipelines, params or None, env)
     except ValueError as error:
         click.secho(f"Cannot deploy: {error}", fg="red", err=True)
         sys.exit(1)
@@ -222,3 +256,120 @@ def prefect_deploy(name: str, cron: str | None, timezone: str | None, pipeline: 
             err=True,
         )
     prefect_serve(deployment)
+
+
+# ---------------------------------------------------------------------- model versions
+_dataset = click.option(
+    "--dataset",
+    default=None,
+    help="The release whose versions to use (`kedro run --params dataset=...`; default ml-100k).",
+)
+
+
+def _versions_of(env: str | None, dataset: str | None):
+    """(project root, Kedro catalog, ModelVersions) of a release; one message and exit status 1 when unusable."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from movie_recommender.datasets.manifest import catalog_dataset
+    from movie_recommender.datasets.versions import VERSIONS_DATASET
+    from movie_recommender.pipelines.validation import check_dataset
+
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    bootstrap_project(root)
+    runtime_params = {"dataset": dataset} if dataset else None
+    with KedroSession.create(project_path=root, env=env, runtime_params=runtime_params) as session:
+        context = session.load_context()
+    check_dataset(context.params.get("dataset", "ml-100k"), context.params.get("custom_datasets"))
+    versions = catalog_dataset(context.catalog, VERSIONS_DATASET)
+    if versions is None:
+        raise click.ClickException(f"the catalog declares no {VERSIONS_DATASET}: models are not versioned.")
+    return root, context, versions
+
+
+def _size(path: Path) -> str:
+    size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+@cli.group()
+def model():
+    """Model versions: list them, roll back (README, Versions and rollback)."""
+
+
+@model.command(name="list")
+@_dataset
+@_env
+def model_list(dataset: str | None, env: str | None):
+    """Every version of the model, oldest first: * marks the one `kedro serve` serves by default."""
+    from movie_recommender.datasets.manifest import display_path
+    from movie_recommender.errors import UserError
+
+    try:
+        root, context, versions = _versions_of(env, dataset)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    keep = (context.params.get("versions") or {}).get("keep")
+    found = versions.versions()
+    click.echo(f"{len(found)} version(s) in {display_path(versions.path, root)} (versions.keep: {keep})")
+    if not found:
+        click.echo("none yet: `kedro run` makes one after each complete run")
+        return
+    current = versions.resolve()
+    served: dict[str, list[str]] = {}
+    for lease in versions.leases():
+        label = f"pid {lease.get('pid')}" + (" pinned" if lease.get("pinned") else "")
+        served.setdefault(lease.get("version"), []).append(label)
+    rows = [("", "VERSION", "FINISHED", "MODEL", "RECOMMENDATIONS", "SIZE", "STATUS")]
+    for version in found:
+        run = version.run
+        rows_count = (version.manifest or {}).get("artifacts", {}).get("all_recommendations", {}).get("rows")
+        status = "complete" if version.complete else f"INCOMPLETE: {version.problem} (never served)"
+        if version.id in served:
+            status += ", served by " + ", ".join(served[version.id])
+        rows.append(
+            (
+                "*" if current is not None and version.id == current.id else "",
+                version.id,
+                str(run.get("finished_at", "?")),
+                str(run.get("parameters", {}).get("model", "?")),
+                str(rows_count if rows_count is not None else "?"),
+                _size(version.path),
+                status,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+
+
+@model.command(name="rollback")
+@click.argument("version", required=False)
+@_dataset
+@_env
+def model_rollback(version: str | None, dataset: str | None, env: str | None):
+    """Serve VERSION (default: the complete version before the current one) from now on.
+
+    Its model and recommendations go back in place (the files, the SQL table, the run manifest), then the
+    current version switches: `kedro serve --watch` follows without a restart. The next successful
+    `kedro run` makes its own version current again.
+    """
+    from movie_recommender.datasets.manifest import display_path
+    from movie_recommender.datasets.versions import restore, rollback_target
+    from movie_recommender.errors import UserError
+
+    try:
+        root, context, versions = _versions_of(env, dataset)
+        current, target = rollback_target(versions, version)
+        restore(context.catalog, versions, target)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    was = current.id if current is not None else "none"
+    click.echo(
+        f"Now serving version {target.id} (was {was}) of {display_path(versions.path, root)}: its model, "
+        "recommendations and SQL table are back in place; `kedro serve` follows within its --watch interval."
+    )

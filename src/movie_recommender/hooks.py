@@ -25,6 +25,7 @@ from movie_recommender.datasets.manifest import (
     project_outputs,
     rows_of,
 )
+from movie_recommender.datasets.versions import VERSIONS_DATASET, VersionError
 from movie_recommender.pipelines.validation import check_parameters, require_known_user
 
 # The ratings every model of the run is trained on: user_id must have some.
@@ -47,8 +48,10 @@ class ValidateParameters:
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
         names = sorted(name for name in pipeline.inputs() if name.startswith("params:"))
-        # The release is checked for every run: it names the folders every output goes to.
-        names += [name for name in ("params:dataset", "params:custom_datasets") if name in catalog and name not in names]
+        # The release is checked for every run (it names the folders every output goes to), and the retention
+        # of versions (every run that trains a model may prune old ones).
+        always = ("params:dataset", "params:custom_datasets", "params:versions")
+        names += [name for name in always if name in catalog and name not in names]
         params = {name.removeprefix("params:"): catalog.load(name) for name in names}
         check_parameters(params)
         self._user_id = params.get("user_id")
@@ -157,7 +160,7 @@ class RunManifest:
             for name in sorted(pipeline.inputs())
             if name.startswith("params:")
         }
-        run_id = str(run_params.get("run_id") or run_params.get("session_id") or uuid.uuid4().hex)
+        run_id = run_id_of(run_params)
         run = {
             "started_at": self._started_at,
             "finished_at": now(),
@@ -170,6 +173,67 @@ class RunManifest:
         updated = manifest.record_run(run_id, run, outputs)
         catalog.save(MANIFEST_DATASET, updated.content)
         logger.info("Recorded run %s in the run manifest %s (%s).", run_id, manifest.where, ", ".join(outputs))
+
+
+def run_id_of(run_params: dict) -> str:
+    """The id a run is recorded under in the run manifest (and the name of the version it makes)."""
+    run_id = run_params.get("run_id") or run_params.get("session_id")
+    if not run_id:
+        run_id = run_params["run_id"] = uuid.uuid4().hex  # the same one for every hook of this run
+    return str(run_id)
+
+
+class SnapshotVersion:
+    """After a run that wrote the model and its published recommendations: a version of them, made current.
+
+    See :mod:`movie_recommender.datasets.versions`. Runs after :class:`RunManifest` has recorded the run
+    (the version is made from what the manifest lists), then prunes versions beyond ``versions.keep``.
+    A run that wrote only some of them (``--nodes train``) makes no version: ``kedro serve`` keeps serving
+    the current one.
+    """
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
+        versions = catalog_dataset(catalog, VERSIONS_DATASET)
+        manifest = load_manifest(catalog) if versions is not None else None
+        if manifest is None:
+            return
+        run_id = run_id_of(run_params)
+        wrote = [name for name in versions.outputs if manifest.artifacts.get(name, {}).get("run") == run_id]
+        if len(wrote) < len(versions.outputs):
+            if wrote:
+                missing = sorted(set(versions.outputs) - set(wrote))
+                logger.warning(
+                    "This run wrote %s but not %s: no new version of the model (kedro serve keeps serving the "
+                    "current one; `kedro run --pipelines modeling` makes one).",
+                    ", ".join(wrote),
+                    ", ".join(missing),
+                )
+            return
+        names = (*versions.outputs, *versions.inputs)
+        files = {}
+        for name in names:
+            if manifest.entry(name, "run `kedro run`").get("kind") != "file":
+                continue
+            path = local_path(catalog_dataset(catalog, name))
+            if path is None:
+                logger.info("%s is not a local file: no version of the model is made.", name)
+                return
+            files[name] = path
+        # the inputs kept beside the model must be the ones the run read (e.g. the movies it was trained with)
+        read = manifest.runs.get(run_id, {}).get("inputs", {})
+        for name in versions.inputs:
+            if name in read and read[name].get("sha256") != manifest.artifacts[name].get("sha256"):
+                raise VersionError(
+                    f"{name} changed while this run read it (another run?): no version of the model is made; "
+                    "run `kedro run` again."
+                )
+        version = versions.snapshot(run_id, files, manifest)
+        logger.info("Made model version %s (%s), now the current one.", version.id, display_path(version.path))
+        settings = catalog.load("params:versions") if "params:versions" in catalog else None
+        keep = (settings or {}).get("keep") if isinstance(settings, dict) else None
+        if keep is not None:
+            versions.prune(keep)
 
 
 def _release(catalog: DataCatalog) -> Any:

@@ -133,12 +133,13 @@ def project_root(project_path: str | Path | None = None) -> Path:
 
 @flow(name=FLOW_NAME, persist_result=False, validate_parameters=False)
 def kedro_run(
-    pipeline: str = "__default__",
+    pipelines: list[str] | str = "__default__",
     params: dict[str, Any] | None = None,
     env: str | None = None,
     project_path: str | None = None,
 ) -> None:
-    """Run one Kedro pipeline of the project as a Prefect flow, one task per node (as ``kedro run``)."""
+    """Run Kedro pipelines of the project (one name, or a list as ``kedro run --pipelines a,b``) as a Prefect
+    flow, one task per node, as ``kedro run`` does."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -147,20 +148,20 @@ def kedro_run(
     with KedroSession.create(project_path=root, env=env, runtime_params=params or None) as session:
         settings = project_settings(session)
         runner = PrefectRunner(settings["retries"], settings["retry_delay_seconds"])
-        session.run(pipeline_names=[pipeline], runner=runner)
+        session.run(pipeline_names=[pipelines] if isinstance(pipelines, str) else list(pipelines), runner=runner)
 
 
 def deployment(
     name: str,
     cron: str | None = None,
     timezone: str | None = None,
-    pipeline: str = "__default__",
+    pipelines: list[str] | str = "__default__",
     params: dict[str, Any] | None = None,
     env: str | None = None,
     project_path: str | Path | None = None,
 ):
     """The flow as a Prefect deployment on a cron schedule (``conf/base/parameters_orchestration.yml``
-    by default), for ``prefect.serve``: every scheduled run is ``kedro_run(pipeline, params, env)``."""
+    by default), for ``prefect.serve``: every scheduled run is ``kedro_run(pipelines, params, env)``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -173,6 +174,11 @@ def deployment(
     return kedro_run.to_deployment(
         name=name,
         schedule=Cron(cron or settings["schedule"], timezone=timezone or settings["timezone"]),
-        parameters={"pipeline": pipeline, "params": params or {}, "env": env, "project_path": str(root)},
+        parameters={
+            "pipelines": [pipelines] if isinstance(pipelines, str) else list(pipelines),
+            "params": params or {},
+            "env": env,
+            "project_path": str(root),
+        },
         description="Retrain the movie recommender: the Kedro pipeline, one Prefect task per node.",
     )

@@ -16,13 +16,13 @@ warnings.filterwarnings(
 )
 
 # Instantiated project hooks, executed in Last-In-First-Out (LIFO) order.
-from movie_recommender.hooks import RunManifest, ValidateParameters  # noqa: E402
+from movie_recommender.hooks import RunManifest, SnapshotVersion, ValidateParameters  # noqa: E402
 from movie_recommender.tracking import MlflowTracking  # noqa: E402
 
 # Before a run (LIFO): ValidateParameters reports a bad parameter first, then RunManifest checks the inputs,
 # then MlflowTracking opens an MLflow run. After it: RunManifest records the run, MlflowTracking logs that
-# record and closes the MLflow run.
-HOOKS = (MlflowTracking(), RunManifest(), ValidateParameters())
+# record and closes the MLflow run, then SnapshotVersion makes a version of the model and its recommendations.
+HOOKS = (SnapshotVersion(), MlflowTracking(), RunManifest(), ValidateParameters())
 
 # Installed plugins for which to disable hook auto-registration: kedro-mlflow's hook is registered
 # above, as MlflowTracking (see movie_recommender/tracking.py).

@@ -133,13 +133,17 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown user or movie"}}
 
 
 # --------------------------------------------------------------------- the app
-def _signature(paths: tuple[FilePath, ...]) -> tuple | None:
-    """What changes when any of the files is replaced (None while one is missing)."""
-    try:
-        stats = [path.stat() for path in paths]
-    except OSError:
-        return None
-    return tuple((stat.st_mtime_ns, stat.st_size, stat.st_ino) for stat in stats)
+def _signature(paths: tuple[FilePath, ...]) -> tuple:
+    """What changes when any of the files is replaced, appears or disappears."""
+    stats = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            stats.append(None)
+            continue
+        stats.append((stat.st_mtime_ns, stat.st_size, stat.st_ino))
+    return tuple(stats)
 
 
 def _refreeze() -> None:
@@ -159,10 +163,11 @@ def create_app(
 ) -> FastAPI:
     """The API over a loaded :class:`ServingState`.
 
-    With ``reload`` and ``watch`` (the model file and the run manifest), the files are checked every
-    ``interval`` seconds; when one has been renamed into place (``kedro run``), ``reload()`` builds a new
-    state in a thread and requests switch to it at once. Until then, and if reloading fails (e.g. a model
-    the run manifest does not list yet), the current state serves.
+    With ``reload`` and ``watch`` (the version pointer, or the model file and the run manifest), the files
+    are checked every ``interval`` seconds; when one has been renamed into place (``kedro run``, ``kedro model
+    rollback``), ``reload()`` builds a new state in a thread and requests switch to it at once. Until then,
+    and if reloading fails (e.g. a model the run manifest does not list yet), the current state serves.
+    From then on the files watched are the new state's ``files`` when it has some.
 
     ``settings`` (:class:`~movie_recommender.api.guard.ServeSettings`): the API key, body limits and the
     bound on concurrent fold-ins; ``loopback_only``: refuse Host headers other than localhost's.
@@ -174,11 +179,12 @@ def create_app(
     watch = (watch,) if isinstance(watch, FilePath) else tuple(watch or ())
 
     async def watch_model():
-        last = _signature(watch)
+        watched = watch
+        last = _signature(watched)
         while True:
             await asyncio.sleep(interval)
-            seen = _signature(watch)
-            if seen is None or seen == last:
+            seen = _signature(watched)
+            if seen == last:
                 continue
             last = seen
             try:
@@ -186,8 +192,17 @@ def create_app(
             except Exception as error:
                 logger.warning("Keeping the current model: reloading failed: %s", error)
                 continue
+            files = tuple(getattr(current[0], "files", None) or ())
+            if files and files != watched:  # e.g. the first version replaced the files of a run
+                watched, last = files, _signature(files)
             app.state.serving = current[0]
-            logger.info("Now serving the new model %s (%s)", current[0].info.get("file"), current[0].info.get("version"))
+            info = current[0].info
+            logger.info(
+                "Now serving the new model %s (%s, version %s)",
+                info.get("file"),
+                info.get("version"),
+                info.get("model_version"),
+            )
             await asyncio.to_thread(_refreeze)  # let the collector free the old state (frozen by gc.freeze)
 
     @asynccontextmanager

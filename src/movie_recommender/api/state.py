@@ -455,21 +455,38 @@ def _require_model(model: Any, where: str) -> None:
 
 
 def load_project_state(
-    project_path: str | Path = ".", env: str | None = None, precompute: bool = True, dataset: str | None = None
+    project_path: str | Path = ".",
+    env: str | None = None,
+    precompute: bool = True,
+    dataset: str | None = None,
+    version: str | None = None,
 ) -> ServingState:
     """Load the model and movies written by ``kedro run`` through the project's Kedro catalog.
 
     ``dataset``: the release whose outputs to serve (``kedro run --params dataset=...``); all of them
     come from that release's folders, so a model is never served with another release's movies.
 
-    Both must be the files the run manifest lists, and from runs that agree (the model's run read these
-    movies); the model is unpickled from the very bytes whose checksum was checked. Anything else is
+    They come from a version folder (``model_versions`` in the catalog,
+    :mod:`movie_recommender.datasets.versions`): ``version`` (pinned), else the current version, else
+    the newest complete one. A project with no complete version yet (trained before versions existed) is
+    served from the files the last run wrote.
+
+    All must be the files the (version's) run manifest lists, and from runs that agree (the model's run read
+    these movies); the model is unpickled from the very bytes whose checksum was checked. Anything else is
     refused with an :class:`ArtifactsMissingError` saying what to run.
     """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from movie_recommender.datasets.manifest import ManifestError, catalog_dataset, display_path, load_manifest, local_path
+    from movie_recommender.datasets.manifest import (
+        Manifest,
+        ManifestError,
+        catalog_dataset,
+        display_path,
+        load_manifest,
+        local_path,
+    )
+    from movie_recommender.datasets.versions import POINTER, VERSION_MANIFEST, VERSIONS_DATASET, VersionError, relocated
 
     root = Path(project_path).resolve()
     if not (root / "pyproject.toml").is_file():
@@ -488,28 +505,42 @@ def load_project_state(
             settings = ServeSettings.from_config(context.params.get("serving"), _credentials(context))
         except UserError as error:
             raise ArtifactsMissingError(str(error)) from None
-        paths = {}
+        versions = catalog_dataset(catalog, VERSIONS_DATASET)
+        try:
+            served = versions.resolve(version) if versions is not None else None
+        except VersionError as error:
+            raise ArtifactsMissingError(str(error)) from None
+        if version and served is None:
+            raise ArtifactsMissingError(f"the catalog declares no {VERSIONS_DATASET}: cannot pin version {version}.")
+        paths, loaders = {}, {}
         for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET):
-            path = local_path(catalog_dataset(catalog, name))
+            dataset_of = catalog_dataset(catalog, name)
+            path = local_path(dataset_of)
             if path is None:
                 raise ArtifactsMissingError(f"{name} must be a local file in the catalog to be served.")
+            if served is not None:  # the version's own copy, read with the catalog entry's arguments
+                path = served.file(name)
+                dataset_of = relocated(dataset_of, name, path)
             path = path if path.is_absolute() else root / path
             if not path.is_file():
                 where = display_path(path, root)
                 raise ArtifactsMissingError(f"{name} ({where}) is missing: run `{command}` in {root} first.")
-            paths[name] = path
+            paths[name], loaders[name] = path, dataset_of
         where = display_path(paths[MODEL_DATASET], root)
         reading = MODEL_DATASET
         try:
-            manifest = load_manifest(catalog)
+            if served is not None:
+                manifest = Manifest(served.manifest, display_path(served.path / VERSION_MANIFEST, root))
+            else:
+                manifest = load_manifest(catalog)
             if manifest is None:
                 raise ManifestError("the catalog declares no run_manifest, so the model cannot be checked")
             fingerprints = manifest.verify_together(paths)
             model = manifest.load_pickle(MODEL_DATASET, paths[MODEL_DATASET])
             reading = MOVIES_DATASET
-            movies = catalog.load(MOVIES_DATASET)
+            movies = loaders[MOVIES_DATASET].load()
             reading = COUNTS_DATASET
-            counts = catalog.load(COUNTS_DATASET)
+            counts = loaders[COUNTS_DATASET].load()
         except ManifestError as error:
             raise ArtifactsMissingError(str(error)) from error
         except Exception as error:
@@ -532,6 +563,8 @@ def load_project_state(
         "bytes": fingerprints[MODEL_DATASET]["bytes"],
         "run": manifest.artifacts[MODEL_DATASET].get("run"),
         "dataset": run.get("dataset"),
+        "model_version": served.id if served is not None else None,
+        "pinned": bool(version),
     }
     state = ServingState(
         model,
@@ -542,5 +575,15 @@ def load_project_state(
         reveal_ratings=settings.because_you_rated_ratings,
     )
     state.settings = settings
-    state.files = tuple(p if p.is_absolute() else root / p for p in (paths[MODEL_DATASET], manifest_path) if p)
+    # what --watch checks: the version pointer (a run or a rollback replaces it); nothing when pinned; the
+    # model and manifest too while no version exists (the first version then takes over)
+    pointer = (versions.path / POINTER,) if versions is not None else ()
+    if version:
+        watched = ()
+    elif served is not None:
+        watched = pointer
+    else:
+        watched = (paths[MODEL_DATASET], *((manifest_path,) if manifest_path else ()), *pointer)
+    state.files = tuple(p if p.is_absolute() else root / p for p in watched)
+    state.versions = versions
     return state

@@ -8,6 +8,7 @@ from .atomic import (
     AtomicSQLTableDataset,
 )
 from .movielens import MovieLensArchiveDataset
+from .versions import ModelVersions
 
 __all__ = [
     "AtomicCSVDataset",
@@ -15,5 +16,6 @@ __all__ = [
     "AtomicMatplotlibDataset",
     "AtomicPickleDataset",
     "AtomicSQLTableDataset",
+    "ModelVersions",
     "MovieLensArchiveDataset",
 ]

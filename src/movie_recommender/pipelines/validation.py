@@ -198,12 +198,21 @@ def check_evaluation(evaluation: object, models: object = None, release: Release
     return settings
 
 
+def check_versions(versions: object) -> int:
+    """``versions.keep``: how many complete model versions each run keeps (a whole number >= 1)."""
+    where = "conf/base/parameters.yml"
+    if not isinstance(versions, Mapping) or set(versions) - {"keep"}:
+        raise UserError(f"Parameter versions must be a mapping with one setting, keep, got {versions!r}; see {where}.")
+    return require_int("versions.keep", versions.get("keep"))
+
+
 PARAMETER_CHECKS: dict[str, Callable[[object], object]] = {
     "min_user_ratings": lambda value: require_int("min_user_ratings", value),
     "min_movie_ratings": lambda value: require_int("min_movie_ratings", value),
     "top_n": lambda value: require_int("top_n", value),
     "user_id": lambda value: require_int("user_id", value),
     "models": check_models,
+    "versions": check_versions,
 }
 # Checks that need the models parameter too (named model settings).
 CHECKS_WITH_MODELS: dict[str, Callable[[object, object], object]] = {
