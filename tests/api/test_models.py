@@ -21,6 +21,7 @@ SMALL = {
     "user_knn": {"neighbours": 5},
     "item_knn": {"neighbours": 5},
     "svd": {"n_factors": 4, "n_epochs": 3},
+    "svdpp": {"n_factors": 4, "n_epochs": 3},
     "ials": {"n_factors": 4, "n_epochs": 3},
     "ease": {"l2": 10.0},
     "hybrid": {"collaborative": "ease", "collaborative_params": {"l2": 10.0}},
@@ -31,7 +32,7 @@ SMALL = {
         ]
     },
 }
-RATING_MODELS = {"bias", "user_knn", "item_knn", "svd", "blend"}  # rank by estimated ratings
+RATING_MODELS = {"bias", "user_knn", "item_knn", "svd", "svdpp", "blend"}  # rank by estimated ratings
 
 
 def test_every_registry_model_is_covered():

@@ -17,6 +17,7 @@ FAST = {
     "bias": {},
     "svd": {"n_factors": 4, "n_epochs": 5, "seed": 3, "solver": "sgd", "reg": 0.02},
     "svd_als": {"n_factors": 4, "n_epochs": 5, "seed": 3, "solver": "als", "reg": 0.1},
+    "svdpp": {"n_factors": 4, "n_epochs": 5, "seed": 3},
     "item_knn": {"neighbours": 5},
     "item_knn_support": {"neighbours": 5, "ranking": "support", "similarity": "adjusted_cosine"},
     "user_knn_baseline": {"similarity": "pearson_baseline", "centering": "baseline", "shrinkage": 100.0},
@@ -177,10 +178,11 @@ def test_bias_fold_in_solves_the_user_offset():
     np.testing.assert_allclose(top.score, expected)
 
 
-def test_sgd_with_batches_of_one_equals_plain_sgd_loop():
+def test_compiled_sgd_equals_plain_sgd_loop():
+    """The numba epochs against the plain loop (the previous numpy solver with batches of one rating)."""
     ratings = random_ratings(n_users=8, n_items=9, seed=1)
     k, epochs, lr, reg, std = 3, 4, 0.01, 0.05, 0.1
-    model = BiasedMF(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, init_std=std, batch_ratings=1, seed=5, solver="sgd")
+    model = BiasedMF(n_factors=k, n_epochs=epochs, lr=lr, reg=reg, init_std=std, seed=5, solver="sgd")
     model.fit(ratings)
     rng = np.random.default_rng(5)
     matrix = model.ratings_.tocoo()
@@ -188,15 +190,23 @@ def test_sgd_with_batches_of_one_equals_plain_sgd_loop():
     p, q = rng.normal(0, std, (n_users, k)), rng.normal(0, std, (n_items, k))
     bu, bi, mu = np.zeros(n_users), np.zeros(n_items), ratings.rating.mean()
     for _ in range(epochs):
+        met = []
         for n in rng.permutation(matrix.nnz):
             u, i, r = matrix.row[n], matrix.col[n], matrix.data[n]
             err = r - (mu + bu[u] + bi[i] + p[u] @ q[i])
+            met.append(err)
             bu[u] += lr * (err - reg * bu[u])
             bi[i] += lr * (err - reg * bi[i])
             p[u], q[i] = p[u] + lr * (err * q[i] - reg * p[u]), q[i] + lr * (err * p[u] - reg * q[i])
     np.testing.assert_allclose(model.user_factors_, p, atol=1e-12)
     np.testing.assert_allclose(model.item_factors_, q, atol=1e-12)
     np.testing.assert_allclose(model.item_bias_, bi, atol=1e-12)
+    np.testing.assert_allclose(model.user_bias_, bu, atol=1e-12)
+    assert model.train_rmse_[-1] == pytest.approx(np.sqrt(np.mean(np.square(met))), abs=1e-12)
+    als = BiasedMF(n_factors=k, n_epochs=2, reg=0.1, solver="als").fit(ratings)
+    est = als.global_mean_ + als.user_bias_[matrix.row] + als.item_bias_[matrix.col]
+    est += np.einsum("ij,ij->i", als.user_factors_[matrix.row], als.item_factors_[matrix.col])
+    assert als.train_rmse_[-1] == pytest.approx(np.sqrt(np.mean((matrix.data - est) ** 2)), abs=1e-12)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "als"])

@@ -36,6 +36,7 @@ SPECS = {
     ),
     "svd": ("svd", {"n_factors": 3, "n_epochs": 3}),
     "svd_sgd": ("svd", {"n_factors": 3, "n_epochs": 2, "solver": "sgd", "reg": 0.02}),
+    "svdpp": ("svdpp", {"n_factors": 3, "n_epochs": 3}),
     "blend": (
         "blend",
         {

@@ -30,7 +30,7 @@ from .metrics import (
     recall_at_k,
     rmse,
 )
-from .mf import BiasedMF
+from .mf import BiasedMF, SVDpp
 from .movielens import MovieLensFormatError, parse_genres, parse_movies, parse_ratings
 from .splits import (
     PREDEFINED_FOLDS,
@@ -58,6 +58,7 @@ __all__ = [
     "RandomRecommender",
     "RankingRecommender",
     "Recommender",
+    "SVDpp",
     "UnknownUserError",
     "UserKNN",
     "filter_min_ratings",

@@ -14,7 +14,7 @@ from .hybrid import Hybrid
 from .ials import IALS
 from .item_knn import ItemKNN
 from .knn import UserKNN
-from .mf import BiasedMF
+from .mf import BiasedMF, SVDpp
 
 MODELS: dict[str, type[Recommender]] = {
     # baselines
@@ -26,6 +26,7 @@ MODELS: dict[str, type[Recommender]] = {
     "item_knn": ItemKNN,
     # matrix factorisation and linear models
     "svd": BiasedMF,
+    "svdpp": SVDpp,
     "ials": IALS,
     "ease": EASE,
     # content and combinations
