@@ -167,6 +167,32 @@ def test_chunked_scoring_equals_one_shot(name):
     pd.testing.assert_frame_equal(one.recommend_all(10), chunked.recommend_all(10))
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"centering": "mean", "pool": 12},
+        {"centering": "baseline", "similarity": "pearson_baseline", "shrinkage": 100.0},
+        {"ranking": "support", "neighbours": 5},
+        {"similarity": "cosine_common", "min_support": 3, "amplify": 2.5, "pool": 20, "search": "svd", "search_dims": 8},
+    ],
+)
+def test_user_knn_sparse_top_n_equals_dense_ranking(settings, monkeypatch):
+    """recommend_all ranks user_knn's votes without a users x items array; the lists, ranks and scores
+    are exactly those of ranking the dense scores (ties included: clipped estimates tie often)."""
+    ratings = synthetic_ratings(150, 90, 4_000, seed=5, min_per_user=5)
+    ratings["rating"] = np.ceil(ratings.rating)  # whole stars: many equal estimates
+    model = UserKNN(**settings).fit(ratings)
+    calls = []
+    monkeypatch.setattr(model, "_rank_block", lambda rows: calls.append(rows) or UserKNN._rank_block(model, rows))
+    sparse = model.recommend_all(10, progress=False)
+    assert not calls  # the dense path was not used
+    monkeypatch.setattr(model, "_top_block", lambda *args: None)
+    dense = model.recommend_all(10, progress=False)
+    assert calls
+    pd.testing.assert_frame_equal(sparse, dense, check_exact=True)
+
+
 def test_progress_bar_only_when_asked(capsys, monkeypatch):
     ratings = synthetic_ratings(50, 30, 800, seed=9, min_per_user=5)
     model = UserKNN().fit(ratings)

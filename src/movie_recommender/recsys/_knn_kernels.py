@@ -303,3 +303,101 @@ def item_votes(q_ptr, q_idx, q_res, t_ptr, t_idx, t_sim, s_ptr, s_idx, s_sim, k,
                 den[q, i] = b
                 filled[i] = 0
     return num, den
+
+
+@njit(cache=True, inline="always")
+def _better(s1, t1, c1, j1, s2, t2, c2, j2):
+    """Ranking order of the top-N lists: higher score, then higher tie-break, then more ratings, then smaller column."""
+    if s1 != s2:
+        return s1 > s2
+    if t1 != t2:
+        return t1 > t2
+    if c1 != c2:
+        return c1 > c2
+    return j1 < j2
+
+
+@njit(cache=True, parallel=True)
+def vote_top(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, centering, user_centre, item_bias,
+             x_ptr, x_idx, item_counts, n, n_threads):
+    """The top ``n`` items of each query row straight from the neighbours' votes (what ``vote`` and a
+    dense ranking give, without a users x items array): only the items some neighbour rated are met.
+
+    ``centering``: 0 = the estimate is ``num / den``; 1 = ``num / den + user_centre[q]``; 2 = ``num / den
+    + (user_centre[q] + item_bias[j])``. With ``by_support`` the score is ``den`` and there is no
+    tie-break; otherwise ties go to the higher ``den``. Then to the higher ``item_counts``, then to the
+    smaller column. Items in the query's row of ``x`` (its training items) are skipped.
+    Returns (columns, scores) of shape (queries, n); -1 / -inf pad rows with fewer candidates.
+    """
+    n_q = nbr_idx.shape[0]
+    n_items = len(item_counts)
+    out_cols = np.full((n_q, n), -1, dtype=np.int64)
+    out_scores = np.full((n_q, n), -np.inf)
+    for t in prange(n_threads):
+        num = np.zeros(n_items)
+        den = np.zeros(n_items)
+        counts = np.zeros(n_items, dtype=np.int64)
+        excluded = np.zeros(n_items, dtype=np.bool_)
+        touched = np.empty(n_items, dtype=np.int64)
+        best_s = np.empty(n)
+        best_t = np.empty(n)
+        best_c = np.empty(n)
+        best_j = np.empty(n, dtype=np.int64)
+        for q in range(t, n_q, n_threads):
+            n_touched = 0
+            voters = min(k, nbr_n[q]) if by_support else nbr_n[q]
+            for m in range(voters):
+                v, w = nbr_idx[q, m], nbr_sim[q, m]
+                for f in range(r_ptr[v], r_ptr[v + 1]):
+                    j = r_idx[f]
+                    if counts[j] == 0:
+                        touched[n_touched] = j
+                        n_touched += 1
+                    if by_support:
+                        counts[j] = 1
+                        den[j] += w
+                    elif counts[j] < k:
+                        counts[j] += 1
+                        num[j] += w * r_val[f]
+                        den[j] += w
+            for e in range(x_ptr[q], x_ptr[q + 1]):
+                excluded[x_idx[e]] = True
+            size = 0
+            for a in range(n_touched):
+                j = touched[a]
+                if excluded[j] or not den[j] > 0.0:
+                    continue
+                if by_support:
+                    s, tb = den[j], 0.0
+                else:
+                    s = num[j] / den[j]
+                    if centering == 1:
+                        s += user_centre[q]
+                    elif centering == 2:
+                        s += user_centre[q] + item_bias[j]
+                    tb = den[j]
+                if not np.isfinite(s):
+                    continue
+                c = item_counts[j]
+                if size == n and not _better(s, tb, c, j, best_s[n - 1], best_t[n - 1], best_c[n - 1], best_j[n - 1]):
+                    continue
+                pos = size if size < n else n - 1
+                while pos > 0 and _better(s, tb, c, j, best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1]):
+                    if pos < n:
+                        best_s[pos], best_t[pos], best_c[pos], best_j[pos] = (
+                            best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1])
+                    pos -= 1
+                best_s[pos], best_t[pos], best_c[pos], best_j[pos] = s, tb, c, j
+                if size < n:
+                    size += 1
+            for a in range(size):
+                out_cols[q, a] = best_j[a]
+                out_scores[q, a] = best_s[a]
+            for a in range(n_touched):
+                j = touched[a]
+                num[j] = 0.0
+                den[j] = 0.0
+                counts[j] = 0
+            for e in range(x_ptr[q], x_ptr[q + 1]):
+                excluded[x_idx[e]] = False
+    return out_cols, out_scores

@@ -268,6 +268,11 @@ class Recommender:
         with progress_bar(len(rows), f"{type(self).__name__} top-{n}", "users", progress) as bar, ThreadPoolExecutor(1) as pool:
             pending = None
             for block in blocks:
+                direct = self._top_block(block, n, counts)
+                if direct is not None:  # the model ranked the block itself, without a dense array
+                    parts.append(direct)
+                    bar.update(len(block))
+                    continue
                 scores, tiebreak = self._rank_block(block)
                 if pending is not None:
                     parts.append(pending.result())
@@ -281,6 +286,12 @@ class Recommender:
         return pd.DataFrame(
             {USER: self.user_ids_[user_rows], "rank": ranks, ITEM: self.item_ids_[cols], "score": values}
         )
+
+    def _top_block(self, block, n, counts) -> tuple[np.ndarray, ...] | None:
+        """What ``_cut_block`` returns, computed by the model without a dense users x items array, or
+        None (the default) to rank ``_rank_block``'s dense scores. A model that overrides it ranks the
+        same way: training items excluded, ties to its tie-break, then to ``counts``, then the smaller id."""
+        return None
 
     def _cut_block(self, block, scores, tiebreak, n, counts) -> tuple[np.ndarray, ...]:
         """A scored block, training items excluded, cut to each user's top ``n``:

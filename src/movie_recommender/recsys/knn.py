@@ -338,6 +338,28 @@ class UserKNN(Recommender):
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return self._ranking(*self._votes(self.sim_values_[rows], rows), self._centre_block(rows))
 
+    def _top_block(self, block: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The block's top ``n`` lists straight from the neighbours' votes: only the items the pool
+        rated are met, so the cost per user is the pool's ratings, never the number of movies."""
+        from . import _knn_kernels as kernels
+
+        idx, sims, nbr_n = self._neighbours(self.sim_values_[block], block)
+        res, seen = self.residuals_, self.ratings_[block]
+        seen.sort_indices()
+        centering = ("none", "mean", "baseline").index(self.centering)
+        user_centre = {
+            "none": np.zeros(len(block)),
+            "mean": self.user_mean_[block],
+            "baseline": self.global_mean_ + self.user_bias_[block],
+        }[self.centering]
+        cols, scores = kernels.vote_top(
+            idx, sims, nbr_n, int(self.neighbours), self.ranking == "support", res.indptr, res.indices, res.data,
+            centering, np.ascontiguousarray(user_centre, dtype=np.float64), self.item_bias_, seen.indptr,
+            seen.indices, counts, int(n), _threads(),
+        )  # fmt: skip
+        rows, ranks = np.nonzero(cols >= 0)
+        return block[rows], ranks + 1, cols[rows, ranks], self._reported(scores[rows, ranks])
+
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         values, centre = self._new_user(row)
         scores, tiebreak = self._ranking(*self._votes(values), centre)
