@@ -193,6 +193,32 @@ def test_user_knn_sparse_top_n_equals_dense_ranking(settings, monkeypatch):
     pd.testing.assert_frame_equal(sparse, dense, check_exact=True)
 
 
+def test_user_knn_predict_votes_on_the_asked_pairs_only():
+    """predict lets the neighbours vote on the requested items only: the same estimates as the dense
+    votes of every item (repeated pairs and unknown ids included), and support ranking (which only
+    orders top-N lists) estimates ratings exactly as rating ranking does."""
+    from movie_recommender.recsys import _knn_kernels as kernels
+
+    ratings = synthetic_ratings(120, 60, 3_000, seed=6, min_per_user=5)
+    rng = np.random.default_rng(1)
+    users = rng.choice(np.append(ratings.userId.unique(), 10**6), 2_000)
+    items = rng.choice(np.append(ratings.movieId.unique(), 10**6), 2_000)
+    model = UserKNN(centering="baseline", pool=15).fit(ratings)
+    model.batch_size = 11
+    rows, cols = model._rows(users), model._cols(items)
+    num, den = np.zeros(len(rows)), np.zeros(len(rows))
+    res = model.residuals_
+    for row in np.unique(rows[rows >= 0]):
+        idx, sims, counts = model._neighbours(model.sim_values_[[row]], np.array([row]))
+        row_num, row_den = kernels.vote(idx, sims, counts, 40, False, res.indptr, res.indices, res.data, res.shape[1], 1)
+        pairs = np.flatnonzero((rows == row) & (cols >= 0))
+        num[pairs], den[pairs] = row_num[0, cols[pairs]], row_den[0, cols[pairs]]
+    expected = model._finish(num, den, model._pair_centres(rows, cols))
+    np.testing.assert_array_equal(model.predict(users, items), expected)
+    support = UserKNN(centering="baseline", pool=15, ranking="support").fit(ratings)
+    np.testing.assert_array_equal(support.predict(users, items), expected)
+
+
 def test_progress_bar_only_when_asked(capsys, monkeypatch):
     ratings = synthetic_ratings(50, 30, 800, seed=9, min_per_user=5)
     model = UserKNN().fit(ratings)

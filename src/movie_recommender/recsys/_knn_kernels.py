@@ -401,3 +401,38 @@ def vote_top(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, center
             for e in range(x_ptr[q], x_ptr[q + 1]):
                 excluded[x_idx[e]] = False
     return out_cols, out_scores
+
+
+@njit(cache=True, parallel=True)
+def vote_pairs(nbr_idx, nbr_sim, nbr_n, k, r_ptr, r_idx, r_val, p_ptr, p_idx, n_items, n_threads):
+    """Numerators and denominators of the estimates of the requested items only (``vote`` restricted to
+    the pairs): query row ``q`` asks for items ``p_idx[p_ptr[q]:p_ptr[q + 1]]``; one value per pair."""
+    n_q = nbr_idx.shape[0]
+    num = np.zeros(len(p_idx))
+    den = np.zeros(len(p_idx))
+    for t in prange(n_threads):
+        slot = np.full(n_items, -1, dtype=np.int64)
+        counts = np.zeros(n_items, dtype=np.int64)
+        for q in range(t, n_q, n_threads):
+            for e in range(p_ptr[q], p_ptr[q + 1]):
+                if slot[p_idx[e]] < 0:
+                    slot[p_idx[e]] = e
+            for m in range(nbr_n[q]):
+                v, w = nbr_idx[q, m], nbr_sim[q, m]
+                for f in range(r_ptr[v], r_ptr[v + 1]):
+                    j = r_idx[f]
+                    s = slot[j]
+                    if s >= 0 and counts[j] < k:
+                        counts[j] += 1
+                        num[s] += w * r_val[f]
+                        den[s] += w
+            for e in range(p_ptr[q], p_ptr[q + 1]):
+                j = p_idx[e]
+                s = slot[j]
+                if s != e:  # the same item asked twice: the first pair holds its sums
+                    num[e] = num[s]
+                    den[e] = den[s]
+            for e in range(p_ptr[q], p_ptr[q + 1]):
+                slot[p_idx[e]] = -1
+                counts[p_idx[e]] = 0
+    return num, den

@@ -377,12 +377,23 @@ class UserKNN(Recommender):
         return np.full(len(rows), self.global_mean_)
 
     def _predict_pairs(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Estimates for pairs; unknown users or items, and pairs no neighbour voted on, get the fallback."""
+        """Estimates for pairs; unknown users or items, and pairs no neighbour voted on, get the fallback.
+
+        The neighbours vote on the requested items only (never a users x items array), and always on
+        ratings: ``ranking="support"`` changes the top-N order, not the estimates."""
+        from . import _knn_kernels as kernels
+
         num, den = np.zeros(len(rows)), np.zeros(len(rows))
         known = np.flatnonzero((rows >= 0) & (cols >= 0))
+        known = known[np.argsort(rows[known], kind="stable")]
+        res = self.residuals_
         for block_rows in self._blocks(np.unique(rows[known])):
-            block_num, block_den = self._votes(self.sim_values_[block_rows], block_rows)
-            pairs = known[np.isin(rows[known], block_rows)]
-            pos = np.searchsorted(block_rows, rows[pairs])
-            num[pairs], den[pairs] = block_num[pos, cols[pairs]], block_den[pos, cols[pairs]]
+            lo, hi = np.searchsorted(rows[known], [block_rows[0], block_rows[-1] + 1])
+            pairs = known[lo:hi]
+            ptr = np.searchsorted(rows[pairs], np.append(block_rows, block_rows[-1] + 1))
+            idx, sims, nbr_n = self._neighbours(self.sim_values_[block_rows], block_rows)
+            num[pairs], den[pairs] = kernels.vote_pairs(
+                idx, sims, nbr_n, int(self.neighbours), res.indptr, res.indices, res.data, ptr.astype(np.int64),
+                cols[pairs].astype(np.int64), res.shape[1], _threads(),
+            )  # fmt: skip
         return self._finish(num, den, self._pair_centres(rows, cols))
