@@ -80,30 +80,34 @@ def synthetic_ratings(
     popularity = 1.0 / np.arange(1, n_movies + 1) ** 0.9
     popularity = 0.8 * popularity / popularity.sum() + 0.2 / n_movies
     popularity = popularity[rng.permutation(n_movies)]
-    users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
-    keys = np.empty(0, dtype=np.int64)
+    # Heavy users (more than 2% of the movies) draw their distinct movies at once: the top counts[u] of
+    # log(popularity) + Gumbel noise, a weighted draw without replacement (O(movies) each). The others draw
+    # with replacement, drop repeats and draw again for what is missing, which converges in a few rounds.
+    heavy = np.flatnonzero(counts > max(floor, n_movies // 50))
+    log_p = np.log(popularity)
+    heavy_keys = [
+        user * n_movies + np.argpartition(-(log_p + rng.gumbel(size=n_movies)), counts[user] - 1)[: counts[user]]
+        for user in heavy
+    ]
+    keys = np.sort(np.concatenate([np.empty(0, dtype=np.int64), *heavy_keys]).astype(np.int64))
     need = counts.copy()
-    for attempt in range(50):  # draw, drop repeated pairs, draw again for what is missing
+    need[heavy] = 0
+    for attempt in range(60):
         if need.sum() == 0:
             break
         want = np.repeat(np.arange(n_users, dtype=np.int64), need + np.ceil(need * 0.15).astype(np.int64))
-        weights = popularity if attempt < 5 else None  # heavy users may exhaust the popular movies
-        drawn = want * n_movies + rng.choice(n_movies, size=want.size, p=weights)
-        keys = np.unique(np.concatenate([keys, drawn]))
-        owner = keys // n_movies
-        have = np.bincount(owner, minlength=n_users)
-        surplus = have - counts
-        if (surplus > 0).any():  # keep a random subset of `counts[u]` pairs per user
-            order = np.lexsort((rng.random(keys.size), owner))
-            keys, owner = keys[order], owner[order]
-            start = np.concatenate([[0], np.cumsum(have)[:-1]])
-            rank = np.arange(keys.size) - np.repeat(start, have)
-            keys = np.sort(keys[rank < counts[owner]])
-            have = np.minimum(have, counts)
-        need = counts - have
+        drawn = np.unique(want * n_movies + rng.choice(n_movies, size=want.size, p=popularity))
+        drawn = drawn[~np.isin(drawn, keys, assume_unique=True)]  # new pairs only
+        owner = drawn // n_movies
+        order = np.lexsort((rng.random(drawn.size), owner))  # keep a random `need[u]` of each user's new pairs
+        drawn, owner = drawn[order], owner[order]
+        got = np.bincount(owner, minlength=n_users)
+        rank = np.arange(drawn.size) - np.repeat(np.cumsum(got) - got, got)
+        kept = drawn[rank < need[owner]]
+        keys = np.sort(np.concatenate([keys, kept]))
+        need -= np.bincount(kept // n_movies, minlength=n_users)
     if need.sum():
         raise RuntimeError("could not draw enough distinct pairs; use fewer ratings per user")
-    del users
     movie_ids = _movie_ids(n_movies, max_movie_id or n_movies, rng)
     steps = np.array([0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5] if half else [1, 2, 3, 4, 5], dtype=np.float32)
     probs = np.array([1, 3, 2, 7, 5, 20, 13, 27, 9, 13] if half else [6, 11, 27, 34, 22], dtype=float)

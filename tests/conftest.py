@@ -34,7 +34,7 @@ def copy_project(root: Path) -> Path:
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_source(root)
     for layer in LAYERS:
         (root / "data" / layer).mkdir(parents=True)
     return root
@@ -85,6 +85,27 @@ def write_zip(members: dict[str, bytes], path: Path) -> Path:
     return path
 
 
+def copy_source(root: Path) -> None:
+    """Copy src/ into a test project with the compiled kernels' cache (numba's files in __pycache__, whose
+    index checks the sources' times and sizes, which the copy keeps): the project's `kedro run` loads the
+    kernels instead of compiling them again, about a minute of CPU each time."""
+    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("*.pyc"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile (or load from the cache) every numba kernel once, in this process, before a test copies src/."""
+    from movie_recommender.recsys import ItemKNN, UserKNN
+    from movie_recommender.recsys.synthetic import synthetic_ratings
+
+    ratings = synthetic_ratings(60, 30, 900, seed=0, min_per_user=5)
+    for model in (UserKNN(), UserKNN(search="svd", pool=3, search_dims=4), ItemKNN()):
+        model.fit(ratings)
+        model.recommend_all(3, progress=False)
+        model.predict(ratings.userId.to_numpy()[:5], ratings.movieId.to_numpy()[:5])
+        model.recommend_new({int(ratings.movieId.iloc[0]): 4.0}, 3)
+
+
 @pytest.fixture
 def members() -> dict[str, bytes]:
     return make_members()
@@ -103,7 +124,7 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     for leftover in (root / "conf" / "local").glob("*.yml"):
         leftover.unlink()  # a developer's local overrides must not leak into the test
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_source(root)
     for layer in LAYERS:
         (root / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(root)

@@ -103,3 +103,23 @@ def test_own_ratings_without_movies(project, caplog):
 
     with pytest.raises(ValueError, match=r"Model content ranks movies by their genres .* Add a movies.csv"):
         run_session(project, dataset="mine", model="content", min_user_ratings=2, min_movie_ratings=2)
+
+
+def test_evaluation_settings_ship_per_release_size(project):
+    """From ML-20M on, the evaluation scores a sample of users with a shorter model list; an explicit
+    --params value still wins, and the small releases keep every model and every user."""
+    from kedro.config import OmegaConfigLoader
+
+    from movie_recommender.settings import CONFIG_LOADER_ARGS
+
+    def evaluation(**runtime_params):
+        loader = OmegaConfigLoader(str(project / "conf"), **CONFIG_LOADER_ARGS, runtime_params=runtime_params)
+        return loader["parameters"]["evaluation"]
+
+    small, large = evaluation(), evaluation(dataset="ml-25m")
+    assert small["max_users"] is None and "svd" in small["models"] and "blend" in small["models"]
+    assert evaluation(dataset="ml-1m") == small
+    assert large["max_users"] == 10_000 and set(large["models"]) < set(small["models"])
+    assert "svd" not in large["models"] and "user_knn" in large["models"]
+    assert evaluation(dataset="ml-32m")["max_users"] == 10_000
+    assert evaluation(dataset="ml-25m", evaluation={"max_users": 500})["max_users"] == 500

@@ -48,8 +48,17 @@ DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its metadata spe
 
 # CONFIG_LOADER_CLASS = OmegaConfigLoader
 
+
+
+def if_release(release: str, releases: list, value: object, default: object) -> object:
+    """``${if_release:<release>,[<releases>],<value>,<default>}``: ``value`` when the run's release is one
+    of ``releases``, else ``default``; settings that ship per release size (parameters_evaluation.yml)."""
+    return value if release in releases else default
+
+
 # Keyword arguments to pass to the `CONFIG_LOADER_CLASS` constructor.
 CONFIG_LOADER_ARGS = {
+    "custom_resolvers": {"if_release": if_release},
     "base_env": "base",
     "default_run_env": "local",
     # conf/local/mlflow.yml overrides single keys of conf/base/mlflow.yml (e.g. only the tracking URI)

@@ -202,13 +202,13 @@ class NotAModel:
 def project_copy(tmp_path, monkeypatch):
     import shutil
 
-    from tests.conftest import PROJECT_ROOT
+    from tests.conftest import PROJECT_ROOT, copy_source
 
     root = tmp_path / "project"
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_source(root)
     monkeypatch.chdir(root)
     return root
 
@@ -374,12 +374,12 @@ def test_kedro_serve_without_artifacts_says_to_run_kedro(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from movie_recommender.cli import cli
-    from tests.conftest import PROJECT_ROOT
+    from tests.conftest import PROJECT_ROOT, copy_source
 
     root = tmp_path / "project"
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_source(root)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
     monkeypatch.chdir(root)
     result = CliRunner().invoke(cli, ["serve", "--port", "1"])
