@@ -44,14 +44,35 @@ def test_ease_on_the_most_rated_movies():
     assert counts.loc[head_ids].min() >= counts.drop(head_ids).max()
     np.testing.assert_array_equal(model.item_ids_[model.head_], head_ids)
     recs = model.recommend_all(5)
-    assert set(recs.movieId) <= set(head_ids)  # the other movies are never recommended
+    assert set(recs.movieId) <= set(head_ids)  # the head outranks the tail
     # on the head, B is the closed form of the head's columns alone
     x = (model.ratings_[:, model.head_] != 0).astype(float)
     np.testing.assert_allclose(model.weights_, ease_weights(x, 50.0))
-    assert (model.predict([1, 1], [head_ids[0], counts.index[-1]])[1]) == 0.0  # fallback off the head
+    assert model.predict([1, 1], [head_ids[0], counts.index[-1]])[1] == model.tail_score_  # as it ranks
     full = EASE(l2=50.0, max_items=60).fit(ratings)
     assert full.head_ is None
     pd.testing.assert_frame_equal(full.recommend_all(5), EASE(l2=50.0, max_items=None).fit(ratings).recommend_all(5))
+
+
+def test_ease_ranks_the_movies_off_the_head_by_popularity():
+    """Past its head, EASE recommends the other movies after every head movie, in the order of the
+    shared fallback ``popular()``, for training users and folded-in ones."""
+    ratings = synthetic_ratings(150, 60, 2_500, seed=2)
+    model = EASE(l2=50.0, max_items=20).fit(ratings)
+    head = set(model.item_ids_[model.head_])
+    assert len(model.tail_) == 40 and model.tail_score_ < 0
+    recs = model.recommend_all(60)
+    for user, own in recs.groupby("userId"):
+        rated = set(ratings.movieId[ratings.userId == user])
+        assert len(own) == 60 - len(rated)  # every movie the user did not rate
+        in_head = own.movieId.isin(head).to_numpy()
+        assert in_head[: in_head.sum()].all()  # the head first (every unrated one), then the tail
+        tail = own[~in_head]
+        expected = model.popular(len(tail), exclude=rated | head).movieId.tolist()
+        assert tail.movieId.tolist() == expected
+        assert (tail.score == model.tail_score_).all() and (own.score[in_head] > model.tail_score_).all()
+    history = ratings[ratings.userId == 1].set_index("movieId").rating
+    pd.testing.assert_frame_equal(model.recommend_new(history, 60), model.recommend(1, 60))
 
 
 def test_implicit_engine_matches_the_per_row_solves():

@@ -44,12 +44,16 @@ class RankingRecommender(Recommender):
         """Ranking scores (rows x items) of the users whose ratings are the rows of ``x``."""
         raise NotImplementedError
 
+    def _tiebreak(self) -> np.ndarray:
+        """Per item, higher wins a tie of scores: the number of training ratings unless the model says otherwise."""
+        return self.item_counts_
+
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self._scores(self.ratings_[rows])
-        return scores, np.broadcast_to(self.item_counts_, scores.shape)
+        return scores, np.broadcast_to(self._tiebreak(), scores.shape)
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return self._scores(row)[0], self.item_counts_
+        return self._scores(row)[0], self._tiebreak()
 
 
 def _id_key(user_id) -> int:

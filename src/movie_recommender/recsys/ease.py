@@ -3,7 +3,8 @@
 H. Steck, "Embarrassingly Shallow Autoencoders for Sparse Data". The model keeps one dense
 items x items matrix (1682^2 float64 = 23 MB on MovieLens 100k, 110 MB on 1M); its memory
 and the O(items^3) inversion grow with the number of items, not users, so on larger catalogues
-it learns on the ``max_items`` most rated movies. User scores are computed a bounded block at a time.
+it learns on the ``max_items`` most rated movies and ranks the others after them by popularity.
+User scores are computed a bounded block at a time.
 """
 
 from __future__ import annotations
@@ -55,13 +56,19 @@ class EASE(RankingRecommender):
             (scale it by about 13 = mean squared rating with ``weighting="rating"``).
         weighting: ``"binary"`` (implicit feedback, the paper's setting) or ``"rating"``.
 
-        max_items: ``B`` is learned on the ``max_items`` most rated movies only (ties: the
-            smaller id); the other movies are not scored by it: they are never recommended and
-            ``predict`` gives them the fallback 0.0. ``None``: every movie. The default, 15,000,
-            covers every movie up to MovieLens 10M (10,677) and needs 5.4 GB on larger data.
+        max_items: ``B`` is learned on the ``max_items`` most rated movies only (the head; ties:
+            the smaller id). The other movies (the tail) get the project's shared fallback, the
+            popularity order of :meth:`Recommender.popular` (more ratings, then higher mean
+            rating, then smaller id): they rank below every head movie, in that order, with
+            the score ``tail_score_`` (below any score ``B`` can give: ``-1 - max|x| x`` the
+            largest absolute column sum of ``B``; for a folded-in user whose ratings lie outside
+            the training range, 1 below their lowest head score), which ``predict`` also gives
+            them. ``None``: every movie. The default, 15,000, covers every movie up to
+            MovieLens 10M (10,677) and needs 5.4 GB on larger data.
 
     Attributes (after ``fit``): those of :class:`Recommender`, plus ``head_`` (the columns
-    ``B`` covers, sorted), ``weights_`` (``B``, dense head x head) and ``item_counts_``.
+    ``B`` covers, sorted; None when it covers every movie), ``tail_`` (the others), ``tail_score_``,
+    ``weights_`` (``B``, dense head x head) and ``item_counts_``.
 
     Complexity: fit O(N^3) time and O(N^2) memory for ``N = min(max_items, items)``; scoring a
     block of users O(block x N x mean ratings per user).
@@ -114,11 +121,35 @@ class EASE(RankingRecommender):
             self.head_ = None
             x = self._input(self.ratings_)
         self.weights_ = ease_weights(x, float(self.l2))
+        self._fit_tail()
         return self
+
+    def _fit_tail(self) -> None:
+        """The fallback of the movies outside the head: their score and their popularity order."""
+        n_items = len(self.item_ids_)
+        self.tail_ = np.setdiff1d(np.arange(n_items), self.head_) if self.head_ is not None else np.arange(0)
+        largest = np.abs(self.weights_).sum(axis=0).max() if self.weights_.size else 0.0
+        reach = 1.0 if self.weighting == "binary" else float(np.abs(self.rating_range_).max())
+        self.tail_score_ = -1.0 - reach * float(largest)  # below any score a training user's row can give
+        counts, means = self._item_popularity()
+        order = np.lexsort((self.item_ids_, -means, -counts))  # Recommender.popular's order
+        rank = np.empty(n_items)
+        rank[order] = np.arange(n_items)
+        # ties of scores: on the head the more rated movie; the tail (all one score) in popularity order
+        self.tiebreak_ = self.item_counts_.copy()
+        self.tiebreak_[self.tail_] = -rank[self.tail_]
+
+    def _tiebreak(self) -> np.ndarray:
+        return self.tiebreak_
 
     def _scores(self, x: sp.csr_matrix) -> np.ndarray:
         if self.head_ is None:
             return np.asarray(self._input(x) @ self.weights_)
-        scores = np.full((x.shape[0], x.shape[1]), -np.inf)
-        scores[:, self.head_] = self._input(x)[:, self.head_] @ self.weights_
+        head = np.asarray(self._input(x)[:, self.head_] @ self.weights_)
+        floor = np.full((x.shape[0], 1), self.tail_score_)
+        if head.size:  # a folded-in row with ratings outside the training range may score lower still
+            np.minimum(floor, head.min(axis=1, keepdims=True) - 1.0, out=floor)
+        scores = np.empty((x.shape[0], x.shape[1]))
+        scores[:, self.head_] = head
+        scores[:, self.tail_] = floor
         return scores
