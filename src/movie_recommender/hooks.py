@@ -242,3 +242,43 @@ def _release(catalog: DataCatalog) -> Any:
         return jsonable(catalog.load("params:dataset"))
     except Exception:
         return None
+
+
+class SparkHooks:
+    """With ``engine: spark`` (conf/spark/parameters.yml): the spark pipeline is the default and a SparkSession
+    is started from ``spark.yml`` (the environment's, then conf/local/spark.yml on top) before any node runs."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from kedro.framework.project import pipelines
+
+        from movie_recommender.pipeline_registry import default_pipeline
+        from movie_recommender.pipelines.spark.checks import check_engine
+
+        engine = check_engine(context.params.get("engine", "pandas"))
+        pipelines["__default__"] = default_pipeline(dict(pipelines), engine)
+        if engine != "spark":
+            return
+        if "spark_ratings_clean" not in context.config_loader["catalog"]:
+            raise ValueError(
+                "engine is spark but the catalog has no Spark datasets (conf/spark/catalog.yml): run with the spark "
+                f"environment, kedro run --env spark (this run's environment: {context.env or 'local'})."
+            )
+        from movie_recommender.recsys_spark.session import get_or_create_session
+
+        get_or_create_session(spark_config(context), context.project_path)
+
+
+def spark_config(context) -> dict:
+    """``spark.yml`` of the run's environment over conf/base, then conf/local/spark.yml (the machine's own)."""
+    from kedro.config import MissingConfigException
+    from omegaconf import OmegaConf
+
+    try:
+        settings = dict(context.config_loader["spark"])
+    except (KeyError, MissingConfigException):
+        settings = {}
+    local = context.project_path / "conf" / "local" / "spark.yml"
+    if (context.env or "local") != "local" and local.is_file():
+        settings.update(OmegaConf.to_container(OmegaConf.load(local)) or {})
+    return settings

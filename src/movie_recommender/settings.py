@@ -16,13 +16,15 @@ warnings.filterwarnings(
 )
 
 # Instantiated project hooks, executed in Last-In-First-Out (LIFO) order.
-from movie_recommender.hooks import RunManifest, SnapshotVersion, ValidateParameters  # noqa: E402
+from movie_recommender.hooks import RunManifest, SnapshotVersion, SparkHooks, ValidateParameters  # noqa: E402
 from movie_recommender.tracking import MlflowTracking  # noqa: E402
 
 # Before a run (LIFO): ValidateParameters reports a bad parameter first, then RunManifest checks the inputs,
 # then MlflowTracking opens an MLflow run. After it: RunManifest records the run, MlflowTracking logs that
 # record and closes the MLflow run, then SnapshotVersion makes a version of the model and its recommendations.
-HOOKS = (SnapshotVersion(), MlflowTracking(), RunManifest(), ValidateParameters())
+# SparkHooks (after_context_created, before all of these) starts the SparkSession and picks the default
+# pipeline when engine is spark.
+HOOKS = (SnapshotVersion(), MlflowTracking(), RunManifest(), ValidateParameters(), SparkHooks())
 
 # Installed plugins for which to disable hook auto-registration: kedro-mlflow's hook is registered
 # above, as MlflowTracking (see movie_recommender/tracking.py).
@@ -62,12 +64,11 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # conf/local/mlflow.yml overrides single keys of conf/base/mlflow.yml (e.g. only the tracking URI)
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
+        "spark": ["spark*", "spark*/**"],  # Spark settings: conf/spark/spark.yml, conf/local/spark.yml
+    },
     "merge_strategy": {"mlflow": "soft"},
-    # "config_patterns": {
-    #     "spark" : ["spark*/"],
-    #     "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
-    # }
 }
 
 # Class that manages Kedro's library components.

@@ -224,6 +224,15 @@ CHECKS_WITH_MODELS: dict[str, Callable[[object, object], object]] = {
 def check_parameters(params: Mapping[str, object]) -> None:
     """Run the check of every parameter in ``params`` that has one; the dataset first."""
     release = check_dataset(params["dataset"], params.get("custom_datasets")) if "dataset" in params else None
+    from movie_recommender.pipelines.spark import checks as spark
+
+    spark_checks: dict[str, Callable[[object], object]] = {
+        "engine": spark.check_engine,
+        "spark_models": spark.check_spark_models,
+        "spark_model": lambda value: spark.check_spark_model(value, params.get("spark_models", {})),
+        "spark_recommend": spark.check_spark_recommend,
+        "spark_evaluation": lambda value: spark.check_spark_evaluation(value, params.get("spark_models")),
+    }
     for name, value in params.items():
         if name == "evaluation":
             check_evaluation(value, params.get("models"), release)
@@ -231,6 +240,8 @@ def check_parameters(params: Mapping[str, object]) -> None:
             PARAMETER_CHECKS[name](value)
         elif name in CHECKS_WITH_MODELS:
             CHECKS_WITH_MODELS[name](value, params.get("models", {} if name == "model" else None))
+        elif name in spark_checks:
+            spark_checks[name](value)
 
 
 def require_known_user(user_id: int, user_ids) -> None:

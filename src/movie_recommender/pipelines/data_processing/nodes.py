@@ -70,8 +70,13 @@ def transform(ratings: pd.DataFrame, min_user_ratings: int, min_movie_ratings: i
     def counts(frame: pd.DataFrame) -> dict:
         return {"ratings": len(frame), "users": frame["userId"].nunique(), "movies": frame["movieId"].nunique()}
 
-    before, after = counts(ratings), counts(clean)
-    summary = {
+    summary = filter_summary(min_user, min_movie, counts(ratings), counts(clean), passes)
+    return clean.reset_index(drop=True), summary
+
+
+def filter_summary(min_user: int, min_movie: int, before: dict, after: dict, passes: list[dict]) -> dict:
+    """data_processing_summary.json: the thresholds, the counts before and after, and each pass."""
+    return {
         "min_user_ratings": min_user,
         "min_movie_ratings": min_movie,
         "input": before,
@@ -80,4 +85,3 @@ def transform(ratings: pd.DataFrame, min_user_ratings: int, min_movie_ratings: i
         "passes": passes,
         "output_density": after["ratings"] / (after["users"] * after["movies"]),
     }
-    return clean.reset_index(drop=True), summary

@@ -1,0 +1,76 @@
+"""The spark pipelines: the pandas flow's steps on Spark, wired to the spark environment's catalog.
+
+``ratings`` and ``movies`` are transcoded: the pandas converter writes ``ratings@pandas`` and Spark reads
+the same CSV as ``ratings@spark`` (conf/spark/catalog.yml).
+"""
+
+from kedro.pipeline import Node, Pipeline
+
+from movie_recommender.pipelines.data_processing.nodes import convert_ml100k
+from movie_recommender.pipelines.evaluation.nodes import plot_metrics, report_metrics
+
+from .nodes import (
+    spark_evaluate,
+    spark_ingest,
+    spark_publish_recommendations,
+    spark_recommend_all,
+    spark_split,
+    spark_train,
+    spark_transform,
+)
+
+
+def create_data_processing() -> Pipeline:
+    return Pipeline(
+        [
+            Node(convert_ml100k, "ml100k_archive", ["ratings@pandas", "movies@pandas"], name="convert_ml100k"),
+            Node(spark_ingest, ["ratings@spark", "movies@spark"], "spark_ratings_with_movies", name="spark_ingest"),
+            Node(
+                spark_transform,
+                ["spark_ratings_with_movies", "params:min_user_ratings", "params:min_movie_ratings"],
+                ["spark_ratings_clean", "spark_data_processing_summary"],
+                name="spark_transform",
+            ),
+        ]
+    )
+
+
+def create_modeling() -> Pipeline:
+    return Pipeline(
+        [
+            Node(spark_train, ["spark_ratings_clean", "params:spark_model", "params:spark_models"], "spark_model",
+                 name="spark_train"),
+            Node(
+                spark_recommend_all,
+                ["spark_model", "spark_ratings_clean", "params:top_n", "params:spark_recommend"],
+                "spark_all_recommendations",
+                name="spark_recommend_all",
+            ),
+            Node(spark_publish_recommendations, "spark_all_recommendations", "all_recommendations_table",
+                 name="spark_publish_recommendations"),
+        ]
+    )
+
+
+def create_evaluation() -> Pipeline:
+    return Pipeline(
+        [
+            Node(spark_split, ["spark_ratings_clean", "ml100k_archive", "params:evaluation"],
+                 ["spark_evaluation_train", "spark_evaluation_test"], name="spark_split"),
+            Node(
+                spark_evaluate,
+                ["spark_evaluation_train", "spark_evaluation_test", "movies@spark", "params:evaluation",
+                 "params:spark_evaluation", "params:spark_models"],
+                "spark_metrics_table",
+                name="spark_evaluate",
+            ),
+            Node(report_metrics, ["spark_metrics_table", "params:evaluation"], "spark_metrics",
+                 name="spark_report_metrics"),
+            Node(plot_metrics, ["spark_metrics_table", "params:evaluation"], "spark_metrics_plot",
+                 name="spark_plot_metrics"),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return create_data_processing() + create_modeling() + create_evaluation()

@@ -1,0 +1,103 @@
+"""kedro run --env spark end to end, in a temporary copy of the project (one SparkSession for all tests)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from movie_recommender.recsys import filter_min_ratings
+from tests.conftest import write_zip
+from tests.test_run import REAL_ARCHIVE, SKIP_REAL
+
+FAST = {"spark_models.als.max_iter": 3, "spark_models.als_implicit.max_iter": 3}
+
+
+def run(root: Path, env: str | None = "spark", pipeline: str | None = None, **params) -> None:
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env=env, runtime_params=params or None) as session:
+        session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+def test_spark_environment_runs_everything_on_spark(spark, project, members, monkeypatch):
+    monkeypatch.setenv("MOVIELENS_100K", str(write_zip(members, project / "archive.zip")))
+    run(project, min_user_ratings=3, min_movie_ratings=3, **FAST)
+
+    data = project / "data"
+    clean = spark.read.parquet(str(data / "03_primary/spark/ratings_clean.parquet")).toPandas()
+    ratings = pd.read_csv(data / "02_intermediate/ratings.csv")
+    want, _ = filter_min_ratings(ratings, 3, 3)
+    assert sorted(map(tuple, clean[["userId", "movieId"]].to_numpy())) == sorted(
+        map(tuple, want[["userId", "movieId"]].to_numpy())
+    )
+    assert {"title", "year", "genres"} <= set(clean.columns)
+    summary = json.loads((data / "08_reporting/spark/data_processing_summary.json").read_text())
+    assert summary["output"]["ratings"] == len(want)
+
+    assert (data / "06_models/spark/als_model/metadata").is_dir()  # Spark's persistence, no pickle
+    from pyspark.ml.recommendation import ALSModel
+
+    model = ALSModel.load(str(data / "06_models/spark/als_model"))
+    assert model.rank == 32
+
+    recs = spark.read.parquet(str(data / "07_model_output/spark/all_recommendations.parquet")).toPandas()
+    with sqlite3.connect(data / "07_model_output/recommendations.db") as con:
+        table = pd.read_sql("SELECT * FROM all_recommendations", con)
+    assert list(table.columns) == ["userId", "rank", "movieId", "score"]
+    assert len(table) == len(recs) == 10 * clean.userId.nunique()
+    rated = set(map(tuple, clean[["userId", "movieId"]].to_numpy()))
+    assert not rated & set(map(tuple, table[["userId", "movieId"]].to_numpy()))
+
+    metrics = pd.read_csv(data / "08_reporting/spark/metrics.csv").set_index("model")
+    assert list(metrics.index) == ["als", "als_implicit"]
+    assert metrics.loc["als", "rmse"] > 0 and pd.isna(metrics.loc["als_implicit", "rmse"])
+    assert metrics["ndcg@10"].between(0, 1).all() and (metrics["n_users_evaluated"] > 0).all()
+    assert (data / "08_reporting/spark/metrics.json").exists() and (data / "08_reporting/spark/metrics.png").exists()
+    # the pandas outputs of the later steps were not written: the pandas pipelines did not run
+    assert not (data / "03_primary/ratings_clean.csv").exists()
+    assert not (data / "06_models/recommender.pkl").exists()
+
+
+def test_default_run_stays_pandas(project):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        session.load_context()
+    assert "train" in {node.name for node in pipelines["__default__"].nodes}
+    assert not any(node.name.startswith("spark") for node in pipelines["__default__"].nodes)
+
+
+def test_engine_spark_without_the_spark_environment_says_what_to_do(project):
+    with pytest.raises(ValueError, match=r"no Spark datasets .* kedro run --env spark"):
+        run(project, env=None, engine="spark")
+    with pytest.raises(ValueError, match=r"engine must be one of \['pandas', 'spark'\], got 'dask'"):
+        run(project, env=None, engine="dask")
+
+
+def test_bad_spark_parameter_stops_the_run_before_anything_is_written(spark, project, members, monkeypatch):
+    monkeypatch.setenv("MOVIELENS_100K", str(write_zip(members, project / "archive.zip")))
+    with pytest.raises(ValueError, match=r"spark_models\.als_implicit\.rank must be a whole number >= 1, got 0"):
+        run(project, **{"spark_models.als_implicit.rank": 0})
+    assert not any(path.is_file() for path in (project / "data").rglob("*"))
+
+
+@pytest.mark.skipif(REAL_ARCHIVE is None, reason=SKIP_REAL)
+def test_real_movielens_processing_keeps_the_pandas_rows(spark, project, monkeypatch):
+    monkeypatch.setenv("MOVIELENS_100K", str(REAL_ARCHIVE))
+    run(project, pipeline="spark_data_processing")
+    summary = json.loads((project / "data/08_reporting/spark/data_processing_summary.json").read_text())
+    assert summary["output"] == {"ratings": 94_968, "users": 943, "movies": 939}
+    clean = spark.read.parquet(str(project / "data/03_primary/spark/ratings_clean.parquet")).toPandas()
+    want, passes = filter_min_ratings(pd.read_csv(project / "data/02_intermediate/ratings.csv"), 5, 20)
+    assert summary["passes"] == passes
+    keys = ["userId", "movieId", "rating", "timestamp"]
+    pd.testing.assert_frame_equal(
+        clean[keys].sort_values(keys).reset_index(drop=True),
+        want[keys].sort_values(keys).reset_index(drop=True),
+        check_dtype=False,
+    )
