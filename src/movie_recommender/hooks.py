@@ -113,8 +113,9 @@ class RunManifest:
             return
         written = project_outputs(pipelines.values()) | set(manifest.artifacts)
         for name in sorted(set(pipeline.inputs()) & written):
-            path = local_path(catalog_dataset(catalog, name))
-            if path is None:
+            dataset = catalog_dataset(catalog, name)
+            path = local_path(dataset)
+            if path is None or _is_spark(dataset):  # Spark writes directories: not fingerprinted
                 continue
             makers = sorted(key for key, p in pipelines.items() if name in p.all_outputs())
             remedy = f"re-create it with `kedro run{' --pipelines ' + makers[0] if makers else ''}`"
@@ -234,6 +235,11 @@ class SnapshotVersion:
         keep = (settings or {}).get("keep") if isinstance(settings, dict) else None
         if keep is not None:
             versions.prune(keep)
+
+
+def _is_spark(dataset: Any) -> bool:
+    """A dataset Spark reads and writes (a directory of part files, or a Spark model)."""
+    return type(dataset).__module__.startswith(("kedro_datasets.spark", "movie_recommender.datasets.spark"))
 
 
 def _release(catalog: DataCatalog) -> Any:
