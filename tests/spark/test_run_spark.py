@@ -50,7 +50,9 @@ def test_spark_environment_runs_everything_on_spark(spark, project, members, mon
     with sqlite3.connect(data / "07_model_output/recommendations.db") as con:
         table = pd.read_sql("SELECT * FROM all_recommendations", con)
     assert list(table.columns) == ["userId", "rank", "movieId", "score"]
-    assert len(table) == len(recs) == 10 * clean.userId.nunique()
+    assert len(table) == len(recs) and table.userId.nunique() == clean.userId.nunique()
+    unrated = clean.movieId.nunique() - clean.groupby("userId").size()
+    assert (table.groupby("userId").size() == unrated.clip(upper=10)).all()  # 10, or every unrated movie
     rated = set(map(tuple, clean[["userId", "movieId"]].to_numpy()))
     assert not rated & set(map(tuple, table[["userId", "movieId"]].to_numpy()))
 
