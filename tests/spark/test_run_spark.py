@@ -103,3 +103,17 @@ def test_real_movielens_processing_keeps_the_pandas_rows(spark, project, monkeyp
         want[keys].sort_values(keys).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_every_spark_dataset_has_a_kedro_viz_layer(project):
+    """What `kedro viz run --env spark` groups by layer: each dataset of the spark pipeline, declared with one."""
+    from kedro_viz.integrations.kedro.data_loader import load_data
+
+    catalog, registered, _ = load_data(project, env="spark")
+    names = {name for name in registered["spark"].datasets() if not name.startswith("params:")}
+    layers = {}
+    for name in names:
+        metadata = getattr(catalog.get(name), "metadata", None) or {}
+        layers[name] = (metadata.get("kedro-viz") or {}).get("layer")
+    assert not [name for name, layer in layers.items() if not layer], layers
+    assert layers["spark_ratings_clean"] == "primary" and layers["spark_model"] == "models"
