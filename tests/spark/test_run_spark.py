@@ -19,9 +19,21 @@ from tests.test_run import REAL_ARCHIVE, SKIP_REAL
 FAST = {"spark_models.als.max_iter": 3, "spark_models.als_implicit.max_iter": 3}
 
 
+def nested(params: dict) -> dict:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, as ``kedro run --params a.b=1`` passes them."""
+    result: dict = {}
+    for key, value in params.items():
+        *parents, last = key.split(".")
+        target = result
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = value
+    return result
+
+
 def run(root: Path, env: str | None = "spark", pipeline: str | None = None, **params) -> None:
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env=env, runtime_params=params or None) as session:
+    with KedroSession.create(project_path=root, env=env, runtime_params=nested(params) or None) as session:
         session.run(pipeline_names=[pipeline] if pipeline else None)
 
 
@@ -84,7 +96,7 @@ def test_engine_spark_without_the_spark_environment_says_what_to_do(project):
 def test_bad_spark_parameter_stops_the_run_before_anything_is_written(spark, project, members, monkeypatch):
     monkeypatch.setenv("MOVIELENS_100K", str(write_zip(members, project / "archive.zip")))
     with pytest.raises(ValueError, match=r"spark_models\.als_implicit\.rank must be a whole number >= 1, got 0"):
-        run(project, **{"spark_models.als_implicit.rank": 0})
+        run(project, min_user_ratings=3, min_movie_ratings=3, **{"spark_models.als_implicit.rank": 0})
     assert not any(path.is_file() for path in (project / "data").rglob("*"))
 
 
