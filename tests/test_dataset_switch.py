@@ -123,3 +123,17 @@ def test_evaluation_settings_ship_per_release_size(project):
     assert "svd" not in large["models"] and "user_knn" in large["models"]
     assert evaluation(dataset="ml-32m")["max_users"] == 10_000
     assert evaluation(dataset="ml-25m", evaluation={"max_users": 500})["max_users"] == 500
+
+
+def test_env_and_params_change_single_nested_keys(project):
+    """An environment's parameters.yml and --params a.b.c=... override one setting, not the whole mapping."""
+    (project / "conf/staging").mkdir()
+    (project / "conf/staging/parameters.yml").write_text("models:\n  user_knn:\n    neighbours: 7\n")
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="staging", runtime_params={"models": {"ease": {"l2": 50.0}}}) as session:
+        params = session.load_context().params
+    with KedroSession.create(project_path=project) as session:
+        base = session.load_context().params["models"]
+    assert set(params["models"]) == set(base)
+    assert params["models"]["user_knn"] == {**base["user_knn"], "neighbours": 7}
+    assert params["models"]["ease"] == {**base["ease"], "l2": 50.0}

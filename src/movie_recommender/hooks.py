@@ -145,7 +145,9 @@ class RunManifest:
             saved = self._saved.get(name, {})
             path = local_path(dataset)
             if path is not None and path.is_file():
-                outputs[name] = {
+                # A transcoded file (ratings@pandas of the spark pipeline) is recorded under its plain name:
+                # it is the same file the pandas pipeline writes as ratings.
+                outputs[name.partition("@")[0]] = {
                     "kind": "file",
                     "path": display_path(path),
                     **file_fingerprint(path),

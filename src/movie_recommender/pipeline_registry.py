@@ -11,9 +11,14 @@ SPARK_PIPELINES = ("spark", "spark_data_processing", "spark_modeling", "spark_ev
 
 
 def default_pipeline(pipelines: Mapping[str, Pipeline], engine: str = "pandas") -> Pipeline:
-    """What ``kedro run`` runs: every pandas pipeline, or with ``engine: spark`` the ``spark`` pipeline."""
+    """What ``kedro run`` runs: every pandas pipeline, or with ``engine: spark`` the ``spark`` pipeline.
+
+    Only the pipelines in ``pipelines`` count (``kedro run --pipelines X`` loads X alone).
+    """
     if engine == "spark":
-        return pipelines["spark"]
+        if "spark" in pipelines:
+            return pipelines["spark"]
+        return sum((p for name, p in pipelines.items() if name in SPARK_PIPELINES), Pipeline([]))
     return sum(
         (pipeline for name, pipeline in pipelines.items() if name not in SPARK_PIPELINES and not name.startswith("__")),
         Pipeline([]),
@@ -29,15 +34,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     Returns:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
-    from movie_recommender.pipelines.spark.pipeline import (
-        create_data_processing,
-        create_evaluation,
-        create_modeling,
-    )
-
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["spark_data_processing"] = create_data_processing()
-    pipelines["spark_modeling"] = create_modeling()
-    pipelines["spark_evaluation"] = create_evaluation()
     pipelines["__default__"] = default_pipeline(pipelines)
     return pipelines

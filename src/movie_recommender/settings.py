@@ -68,7 +68,10 @@ CONFIG_LOADER_ARGS = {
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
         "spark": ["spark*", "spark*/**"],  # Spark settings: conf/spark/spark.yml, conf/local/spark.yml
     },
-    "merge_strategy": {"mlflow": "soft"},
+    # parameters: an environment's parameters.yml (conf/spark, conf/staging) and `--params a.b=1` change single
+    # nested keys; the default (destructive) merge would replace the whole top-level mapping of conf/base, so
+    # `kedro run --env spark --params spark_models.als.max_iter=3` would drop every other ALS setting.
+    "merge_strategy": {"mlflow": "soft", "parameters": "soft"},
 }
 
 # Class that manages Kedro's library components.

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 SWITCH = "MOVIE_RECOMMENDER_MLFLOW"
 DEFAULT_RELEASE = "ml-100k"
 METRICS, SUMMARY, PLOT, MODEL = "metrics_table", "data_processing_summary", "metrics_plot", "recommender"
+SPARK_MODEL = "spark_model"
+#: The Spark path's outputs (kedro run --env spark), logged as their pandas counterparts are.
+SPARK_NAMES = {"spark_metrics_table": METRICS, "spark_data_processing_summary": SUMMARY, "spark_metrics_plot": PLOT}
 
 
 def tracking_enabled() -> bool:
@@ -93,6 +96,13 @@ def model_settings(model: Any) -> dict[str, Any]:
     return {"class": type(model).__name__, "params": json.loads(json.dumps(params, default=repr))}
 
 
+def spark_model_settings(model: Any, settings: dict | None = None) -> dict[str, Any]:
+    """The class and parameters of a fitted pyspark.ml model (with the ALS settings it was fitted with), JSON-ready."""
+    params = {param.name: value for param, value in model.extractParamMap().items()}
+    params.update({"rank": getattr(model, "rank", None), **(settings or {})})
+    return {"class": type(model).__name__, "params": json.loads(json.dumps(params, default=repr))}
+
+
 class MlflowTracking(MlflowHook):
     """kedro-mlflow's ``MlflowHook``, set up only when a pipeline runs, plus this project's artifacts.
 
@@ -104,6 +114,8 @@ class MlflowTracking(MlflowHook):
         self._context = None
         self._active = False
         self._trained: str | None = None
+        self._trained_settings: dict = {}
+        self._catalog = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -131,7 +143,7 @@ class MlflowTracking(MlflowHook):
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        self._active, self.run_id = False, None
+        self._active, self.run_id, self._catalog = False, None, catalog
         if not tracking_enabled() or self._context is None:
             self._is_mlflow_enabled = False
             switch_catalog_logging(catalog, False)
@@ -149,10 +161,13 @@ class MlflowTracking(MlflowHook):
             return
         parameters = catalog.load("parameters") if "parameters" in catalog else {}
         release = str(parameters.get("dataset") or DEFAULT_RELEASE)
-        self._trained = parameters.get("model")
+        engine = str(parameters.get("engine") or "pandas")
+        self._trained = parameters.get("spark_model" if engine == "spark" else "model")
+        self._trained_settings = dict((parameters.get("spark_models") or {}).get(self._trained) or {})
         client = self.mlflow_config.server._mlflow_client
         client.log_param(self.run_id, "dataset", release)
         client.set_tag(self.run_id, "dataset", release)
+        client.set_tag(self.run_id, "engine", engine)
         logger.info("MLflow run %s (%s)", self.run_id, self.mlflow_config.server.mlflow_tracking_uri)
 
     @hook_impl
@@ -162,9 +177,18 @@ class MlflowTracking(MlflowHook):
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
-        if not self._active or dataset_name not in (METRICS, SUMMARY, PLOT, MODEL):
+        dataset_name = SPARK_NAMES.get(dataset_name, dataset_name)
+        if not self._active or dataset_name not in (METRICS, SUMMARY, PLOT, MODEL, SPARK_MODEL):
             return
         client, run = self.mlflow_config.server._mlflow_client, self.run_id  # explicit run: any thread
+        if dataset_name == SPARK_MODEL:  # Spark's own model directory, as Spark wrote it (not a pickle)
+            settings = spark_model_settings(data, self._trained_settings)
+            client.log_dict(run, settings, "model/settings.json")
+            client.set_tag(run, "model_class", settings["class"])
+            path = local_path(catalog_dataset(self._catalog, SPARK_MODEL)) if self._catalog is not None else None
+            if path is not None and path.is_dir():
+                client.log_artifacts(run, str(path), f"model/{path.name}")
+            return
         if dataset_name == METRICS:
             log_metrics(client, run, table_metrics(data, self._trained))
             client.log_text(run, data.to_csv(index=False), "evaluation/metrics.csv")

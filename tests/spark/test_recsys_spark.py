@@ -9,7 +9,7 @@ import pytest
 from movie_recommender.recsys import filter_min_ratings, parse_ratings
 from movie_recommender.recsys.metrics import novelty as pandas_novelty
 from movie_recommender.recsys.metrics import ranking_metrics
-from movie_recommender.recsys.splits import random_holdout, temporal_holdout
+from movie_recommender.recsys.splits import random_holdout, temporal_holdout, time_cut_holdout
 from movie_recommender.recsys_spark import als, processing, splits
 from movie_recommender.recsys_spark.evaluate import novelty as spark_novelty
 from movie_recommender.recsys_spark.evaluate import rating_errors
@@ -41,13 +41,16 @@ def test_filter_keeps_the_pandas_rows_and_passes(spark, ratings):
     assert passes == want_passes
 
 
-def test_join_refuses_ratings_of_unknown_movies(spark, ratings):
-    movies = spark.createDataFrame(
-        pd.DataFrame({"movieId": range(1, 26), "title": "t", "year": 1990, "genres": "Drama"}),
-        "movieId int, title string, year int, genres string",
-    )
-    with pytest.raises(ValueError, match=r"ratings refer to 5 movie id\(s\) missing from movies \(first: \[26, 27"):
-        processing.join_movies(spark_frame(spark, ratings), movies)
+def test_ratings_csv_is_typed_with_or_without_times(spark, ratings, tmp_path):
+    """ratings.csv as the converter writes it (every release), and a custom dataset's without timestamps."""
+    for columns in (["userId", "movieId", "rating", "timestamp"], ["userId", "movieId", "rating"]):
+        path = tmp_path / f"ratings{len(columns)}.csv"
+        ratings[columns].to_csv(path, index=False)
+        typed = processing.typed_ratings(spark.read.csv(str(path), header=True))
+        assert typed.dtypes == [(c, processing.RATING_TYPES[c]) for c in columns]
+        same_rows(typed, ratings[columns])
+    with pytest.raises(ValueError, match=r"ratings lack the column\(s\) \['rating'\]"):
+        processing.typed_ratings(spark.read.csv(str(path), header=True).drop("rating"))
 
 
 @pytest.mark.parametrize("seed", [42, 7])
@@ -63,6 +66,17 @@ def test_temporal_holdout_is_the_pandas_split(spark, ratings):
     train, test = splits.temporal_holdout(spark_frame(spark, ratings), 0.25)
     same_rows(train, want_train)
     same_rows(test, want_test)
+
+
+@pytest.mark.parametrize("fraction, min_train", [(0.25, 1), (0.4, 5)])
+def test_time_cut_holdout_is_the_pandas_split(spark, ratings, fraction, min_train):
+    # repeated timestamps at the cut: the k-th smallest value must count repeats
+    ratings = ratings.assign(timestamp=ratings.timestamp // 200_000)
+    want_train, want_test = time_cut_holdout(ratings, fraction, min_train)
+    train, test = splits.time_cut_holdout(spark_frame(spark, ratings, partitions=4), fraction, min_train)
+    same_rows(train, want_train)
+    same_rows(test, want_test)
+    assert len(want_test) > 0 and want_train.timestamp.max() < want_test.timestamp.min()
 
 
 SETTINGS = als.check_als_settings("t", {"implicit": True, "rank": 6, "max_iter": 5, "reg": 0.05, "alpha": 3.0,

@@ -11,12 +11,15 @@ import pytest
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from mlflow import MlflowClient
 
 from movie_recommender.recsys import filter_min_ratings
+from benchmarks.synthetic import synthetic_archive
 from tests.conftest import write_zip
 from tests.test_run import REAL_ARCHIVE, SKIP_REAL
 
-FAST = {"spark_models.als.max_iter": 3, "spark_models.als_implicit.max_iter": 3}
+FAST = {"spark_models.als.max_iter": 3, "spark_models.als_implicit.max_iter": 3, "spark_models.als.num_blocks": 2,
+        "spark_models.als_implicit.num_blocks": 2}
 
 
 def nested(params: dict) -> dict:
@@ -37,29 +40,31 @@ def run(root: Path, env: str | None = "spark", pipeline: str | None = None, **pa
         session.run(pipeline_names=[pipeline] if pipeline else None)
 
 
-def test_spark_environment_runs_everything_on_spark(spark, project, members, monkeypatch):
-    monkeypatch.setenv("MOVIELENS_100K", str(write_zip(members, project / "archive.zip")))
-    run(project, min_user_ratings=3, min_movie_ratings=3, **FAST)
+def test_spark_environment_runs_a_release_on_spark(spark, project, monkeypatch):
+    """kedro run --env spark --params dataset=ml-1m: everything on Spark, under the release's folders, tracked."""
+    synthetic_archive("ml-1m", project / "data/01_raw/ml-1m.zip", scale=0.002)
+    monkeypatch.setenv("MOVIE_RECOMMENDER_MLFLOW", "on")  # into the temporary project's mlflow.db
+    run(project, dataset="ml-1m", min_user_ratings=3, min_movie_ratings=3, **FAST)
 
     data = project / "data"
-    clean = spark.read.parquet(str(data / "03_primary/spark/ratings_clean.parquet")).toPandas()
-    ratings = pd.read_csv(data / "02_intermediate/ratings.csv")
+    clean = spark.read.parquet(str(data / "03_primary/ml-1m/spark/ratings_clean.parquet")).toPandas()
+    ratings = pd.read_csv(data / "02_intermediate/ml-1m/ratings.csv")  # the pandas converter's, ::-separated .dat
     want, _ = filter_min_ratings(ratings, 3, 3)
     assert sorted(map(tuple, clean[["userId", "movieId"]].to_numpy())) == sorted(
         map(tuple, want[["userId", "movieId"]].to_numpy())
     )
-    assert {"title", "year", "genres"} <= set(clean.columns)
-    summary = json.loads((data / "08_reporting/spark/data_processing_summary.json").read_text())
-    assert summary["output"]["ratings"] == len(want)
+    assert list(clean.columns) == ["userId", "movieId", "rating", "timestamp"]  # movie details stay in movies.csv
+    summary = json.loads((data / "08_reporting/ml-1m/spark/data_processing_summary.json").read_text())
+    assert summary["input"]["ratings"] == len(ratings) and summary["output"]["ratings"] == len(want)
 
-    assert (data / "06_models/spark/als_model/metadata").is_dir()  # Spark's persistence, no pickle
+    assert (data / "06_models/ml-1m/spark/als_model/metadata").is_dir()  # Spark's persistence, no pickle
     from pyspark.ml.recommendation import ALSModel
 
-    model = ALSModel.load(str(data / "06_models/spark/als_model"))
+    model = ALSModel.load(str(data / "06_models/ml-1m/spark/als_model"))
     assert model.rank == 32
 
-    recs = spark.read.parquet(str(data / "07_model_output/spark/all_recommendations.parquet")).toPandas()
-    with sqlite3.connect(data / "07_model_output/recommendations.db") as con:
+    recs = spark.read.parquet(str(data / "07_model_output/ml-1m/spark/all_recommendations.parquet")).toPandas()
+    with sqlite3.connect(data / "07_model_output/ml-1m/recommendations.db") as con:
         table = pd.read_sql("SELECT * FROM all_recommendations", con)
     assert list(table.columns) == ["userId", "rank", "movieId", "score"]
     assert len(table) == len(recs) and table.userId.nunique() == clean.userId.nunique()
@@ -68,14 +73,37 @@ def test_spark_environment_runs_everything_on_spark(spark, project, members, mon
     rated = set(map(tuple, clean[["userId", "movieId"]].to_numpy()))
     assert not rated & set(map(tuple, table[["userId", "movieId"]].to_numpy()))
 
-    metrics = pd.read_csv(data / "08_reporting/spark/metrics.csv").set_index("model")
+    metrics = pd.read_csv(data / "08_reporting/ml-1m/spark/metrics.csv").set_index("model")
     assert list(metrics.index) == ["als", "als_implicit"]
     assert metrics.loc["als", "rmse"] > 0 and pd.isna(metrics.loc["als_implicit", "rmse"])
     assert metrics["ndcg@10"].between(0, 1).all() and (metrics["n_users_evaluated"] > 0).all()
-    assert (data / "08_reporting/spark/metrics.json").exists() and (data / "08_reporting/spark/metrics.png").exists()
-    # the pandas outputs of the later steps were not written: the pandas pipelines did not run
-    assert not (data / "03_primary/ratings_clean.csv").exists()
-    assert not (data / "06_models/recommender.pkl").exists()
+    report = data / "08_reporting/ml-1m/spark"
+    assert (report / "metrics.json").exists() and (report / "metrics.png").exists()
+
+    # the run manifest of the release lists the files it wrote (the CSVs under their pandas names) and the table
+    manifest = json.loads((data / "06_models/ml-1m/run_manifest.json").read_text())
+    assert {"ratings", "movies", "spark_metrics_table", "all_recommendations_table"} <= set(manifest["artifacts"])
+    assert manifest["runs"][manifest["last_run"]]["dataset"] == "ml-1m"
+    assert manifest["artifacts"]["all_recommendations_table"]["rows"] == len(table)
+    # MLflow: the release, the engine, the metrics of metrics.csv, and Spark's model directory as it is
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (tracked,) = client.search_runs([client.get_experiment_by_name("movie_recommender").experiment_id])
+    assert tracked.info.status == "FINISHED"
+    assert tracked.data.tags["dataset"] == "ml-1m" and tracked.data.tags["engine"] == "spark"
+    assert tracked.data.params["spark_models.als_implicit.rank"] == "32"
+    assert tracked.data.metrics["als/rmse"] == pytest.approx(metrics.loc["als", "rmse"], rel=1e-5)
+    assert tracked.data.metrics["trained_model/ndcg_at_10"] == pytest.approx(metrics.loc["als_implicit", "ndcg@10"],
+                                                                             rel=1e-5)
+    logged = {item.path for item in client.list_artifacts(tracked.info.run_id, "model/als_model")}
+    assert "model/als_model/metadata" in logged
+    settings = json.loads(Path(client.download_artifacts(tracked.info.run_id, "model/settings.json",
+                                                         str(project))).read_text())
+    assert settings["class"] == "ALSModel" and settings["params"]["rank"] == 32 and settings["params"]["implicit"]
+
+    # the pandas outputs of the later steps were not written, and nothing went to the 100k folders
+    assert not (data / "03_primary/ml-1m/ratings_clean.csv").exists()
+    assert not (data / "06_models/ml-1m/recommender.pkl").exists()
+    assert not [path for path in data.rglob("*") if "ml-100k" in str(path)]
 
 
 def test_default_run_stays_pandas(project):
@@ -104,10 +132,10 @@ def test_bad_spark_parameter_stops_the_run_before_anything_is_written(spark, pro
 def test_real_movielens_processing_keeps_the_pandas_rows(spark, project, monkeypatch):
     monkeypatch.setenv("MOVIELENS_100K", str(REAL_ARCHIVE))
     run(project, pipeline="spark_data_processing")
-    summary = json.loads((project / "data/08_reporting/spark/data_processing_summary.json").read_text())
+    summary = json.loads((project / "data/08_reporting/ml-100k/spark/data_processing_summary.json").read_text())
     assert summary["output"] == {"ratings": 94_968, "users": 943, "movies": 939}
-    clean = spark.read.parquet(str(project / "data/03_primary/spark/ratings_clean.parquet")).toPandas()
-    want, passes = filter_min_ratings(pd.read_csv(project / "data/02_intermediate/ratings.csv"), 5, 20)
+    clean = spark.read.parquet(str(project / "data/03_primary/ml-100k/spark/ratings_clean.parquet")).toPandas()
+    want, passes = filter_min_ratings(pd.read_csv(project / "data/02_intermediate/ml-100k/ratings.csv"), 5, 20)
     assert summary["passes"] == passes
     keys = ["userId", "movieId", "rating", "timestamp"]
     pd.testing.assert_frame_equal(
@@ -117,7 +145,7 @@ def test_real_movielens_processing_keeps_the_pandas_rows(spark, project, monkeyp
     )
 
 
-def test_every_spark_dataset_has_a_kedro_viz_layer(project):
+def test_every_spark_dataset_has_a_kedro_viz_layer(spark, project):
     """What `kedro viz run --env spark` groups by layer: each dataset of the spark pipeline, declared with one."""
     from kedro_viz.integrations.kedro.data_loader import load_data
 

@@ -1,34 +1,31 @@
-"""Data processing on Spark: the movie join and the repeated min-ratings filter of the pandas path."""
+"""Data processing on Spark: typed ratings and the repeated min-ratings filter of the pandas path."""
 
 from __future__ import annotations
 
-from movie_recommender.recsys.movielens import MOVIE_COLUMNS, RATING_COLUMNS
+from movie_recommender.recsys.movielens import RATING_COLUMNS
 
-USER, ITEM = "userId", "movieId"
-
-
-def _missing(frame, columns) -> list[str]:
-    return [c for c in columns if c not in frame.columns]
+USER, ITEM, RATING, TIMESTAMP = "userId", "movieId", "rating", "timestamp"
+#: Spark types of the ratings columns (timestamp only when the table has one).
+RATING_TYPES = {USER: "int", ITEM: "int", RATING: "double", TIMESTAMP: "bigint"}
 
 
-def join_movies(ratings, movies):
-    """Every rating with its movie's title, year and genres; a rating naming an unknown movie is an error."""
+def typed_ratings(ratings):
+    """The ratings table read from ``ratings.csv`` (text columns) with the project's column types.
+
+    ``userId``, ``movieId`` and ``rating`` are required; ``timestamp`` is kept when present (a custom
+    dataset may have none). The file is the converter's, checked line by line when it was written.
+    """
     from pyspark.sql import functions as F
 
-    for name, frame, columns in (("ratings", ratings, RATING_COLUMNS), ("movies", movies, MOVIE_COLUMNS)):
-        missing = _missing(frame, columns)
-        if missing:
-            raise ValueError(f"{name} lacks the column(s) {missing}; regenerate it with kedro run --env spark.")
-    movies = movies.select(*MOVIE_COLUMNS)
-    unknown = ratings.join(movies.select(ITEM), ITEM, "left_anti")
-    bad = unknown.agg(F.count(F.lit(1)).alias("n"), F.countDistinct(ITEM).alias("ids")).first()
-    if bad["n"]:
-        first = sorted(row[ITEM] for row in unknown.select(ITEM).distinct().orderBy(ITEM).limit(5).collect())
+    missing = [c for c in RATING_COLUMNS[:3] if c not in ratings.columns]
+    if missing:
         raise ValueError(
-            f"{bad['n']} ratings refer to {bad['ids']} movie id(s) missing from movies (first: {first}): "
-            "regenerate them with kedro run --env spark."
+            f"ratings lack the column(s) {missing} (found {ratings.columns}); regenerate ratings.csv with "
+            "kedro run --env spark --pipelines spark_data_processing."
         )
-    return ratings.join(F.broadcast(movies), ITEM, "left").select(*RATING_COLUMNS, *MOVIE_COLUMNS[1:])
+    columns = [c for c in RATING_COLUMNS if c in ratings.columns]
+    # Spark 4 casts in ANSI mode: a value that is not a number of the type fails the job, naming it.
+    return ratings.select(*(F.col(c).cast(RATING_TYPES[c]).alias(c) for c in columns))
 
 
 def counts(frame) -> dict[str, int]:

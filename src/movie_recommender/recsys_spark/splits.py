@@ -85,6 +85,60 @@ def temporal_holdout(ratings, test_fraction: float = 0.25, min_train: int = 1):
     return _split(marked)
 
 
+def _kth_smallest(frame, column: str, k: int):
+    """The ``k``-th smallest value (from 0, counting repeats) of ``column``, found without collecting the column.
+
+    The distinct values with their counts are range-partitioned in order; the partition that holds position
+    ``k`` is found from the per-partition totals, and only that partition is brought to the driver.
+    """
+    from pyspark.sql import functions as F
+
+    counted = frame.groupBy(column).count().orderBy(column).persist()
+    try:
+        totals = sorted(
+            (row["p"], row["n"])
+            for row in counted.groupBy(F.spark_partition_id().alias("p")).agg(F.sum("count").alias("n")).collect()
+        )
+        before = 0
+        for partition, size in totals:
+            if before + size > k:
+                break
+            before += size
+        part = counted.where(F.spark_partition_id() == partition).toPandas().sort_values(column)
+        position = np.searchsorted(part["count"].cumsum().to_numpy(), k - before, side="right")
+        return part[column].iloc[position].item()
+    finally:
+        counted.unpersist()
+
+
+def time_cut_holdout(ratings, test_fraction: float = 0.25, min_train: int = 1):
+    """:func:`movie_recommender.recsys.splits.time_cut_holdout` on Spark: one global cut in time, the same rows.
+
+    The cut is the timestamp at position ``floor((1 - test_fraction) * n)`` of the sorted times; ratings at or
+    after it are the test part, except those of users with fewer than ``min_train`` training ratings.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    test_fraction = _check_fraction(test_fraction)
+    min_train = check_count("min_train", min_train)
+    if TIMESTAMP not in ratings.columns:
+        raise ValueError(f"time_cut_holdout needs a {TIMESTAMP!r} column, but ratings have only {ratings.columns}.")
+    n = ratings.count()
+    if n == 0:
+        return _split(ratings.withColumn("_test", F.lit(False)))
+    cut = _kth_smallest(ratings, TIMESTAMP, min(n - 1, int(np.floor((1 - test_fraction) * n))))
+    to_test = F.col(TIMESTAMP) >= F.lit(cut)
+    in_train = F.sum(F.when(to_test, 0).otherwise(1)).over(Window.partitionBy(USER))
+    marked = (
+        ratings.withColumn("_test", to_test)
+        .withColumn("_keep", ~F.col("_test") | (in_train >= min_train))
+        .where("_keep")
+        .drop("_keep")
+    )
+    return _split(marked)
+
+
 def to_spark(spark, frame: pd.DataFrame):
     """A pandas ratings table as a Spark DataFrame with the project's column types."""
     types = {USER: "int", ITEM: "int", "rating": "double", TIMESTAMP: "bigint"}

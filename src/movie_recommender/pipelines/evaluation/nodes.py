@@ -20,6 +20,7 @@ from movie_recommender.pipelines.validation import (
 )
 from movie_recommender.recsys import evaluate
 from movie_recommender.recsys.movielens import RATING_COLUMNS
+from movie_recommender.recsys.releases import Release
 from movie_recommender.recsys.splits import (
     PREDEFINED_FOLDS,
     predefined_fold,
@@ -31,6 +32,21 @@ from movie_recommender.recsys.splits import (
 logger = logging.getLogger(__name__)
 
 
+def split_settings(evaluation: dict, dataset: str, custom_datasets: dict | None) -> tuple[Release, dict]:
+    """The release and the checked evaluation settings (its split must exist for that release)."""
+    release = check_dataset(dataset, custom_datasets)
+    return release, check_evaluation(evaluation, release=release)
+
+
+def require_times(split: str, columns, release: Release) -> None:
+    """A split by time needs a timestamp column: one message saying what to use instead."""
+    if split in ("temporal", "time_cut") and "timestamp" not in columns:
+        raise UserError(
+            f"evaluation.split={split} needs rating times, but {release.title} has none: use "
+            "kedro run --params evaluation.split=random (or give its ratings a timestamp column)."
+        )
+
+
 def split_ratings(
     ratings_clean: pd.DataFrame,
     movielens_archive: Mapping[str, bytes],
@@ -39,19 +55,14 @@ def split_ratings(
     custom_datasets: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out test ratings: per user at random or the latest, a global time cut, or a 100k fold."""
-    release = check_dataset(dataset, custom_datasets)
-    settings = check_evaluation(evaluation, release=release)
+    release, settings = split_settings(evaluation, dataset, custom_datasets)
     split = settings["split"]
     if split in PREDEFINED_FOLDS:
         train, test = predefined_fold(movielens_archive, split)
     else:
         check_ratings_table(ratings_clean, "ratings_clean")
         ratings = ratings_clean[[c for c in RATING_COLUMNS if c in ratings_clean.columns]]
-        if split in ("temporal", "time_cut") and "timestamp" not in ratings:
-            raise UserError(
-                f"evaluation.split={split} needs rating times, but {release.title} has none: use "
-                "kedro run --params evaluation.split=random (or give its ratings a timestamp column)."
-            )
+        require_times(split, ratings.columns, release)
         if split == "random":
             train, test = random_holdout(ratings, settings["test_fraction"], seed=settings["seed"])
         elif split == "temporal":

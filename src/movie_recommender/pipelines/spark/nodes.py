@@ -6,8 +6,11 @@ import logging
 
 import pandas as pd
 
+from movie_recommender.errors import UserError
 from movie_recommender.pipelines.data_processing.nodes import filter_summary
+from movie_recommender.pipelines.evaluation.nodes import require_times, split_settings
 from movie_recommender.pipelines.validation import check_evaluation, require_int
+from movie_recommender.recsys.movielens import RATING_COLUMNS
 from movie_recommender.recsys.splits import PREDEFINED_FOLDS, predefined_fold
 from movie_recommender.recsys_spark import als, processing, splits
 from movie_recommender.recsys_spark.evaluate import evaluate_als
@@ -17,20 +20,15 @@ from .checks import check_spark_evaluation, check_spark_model, check_spark_recom
 logger = logging.getLogger(__name__)
 
 
-def spark_ingest(ratings, movies):
-    """Merge every rating with its movie's title, year and genres (Spark)."""
-    return processing.join_movies(ratings, movies)
-
-
-def spark_transform(ratings_with_movies, min_user_ratings: int, min_movie_ratings: int):
+def spark_transform(ratings, min_user_ratings: int, min_movie_ratings: int):
     """Keep users with >= min_user_ratings and movies with >= min_movie_ratings ratings, until both hold (Spark)."""
     min_user = require_int("min_user_ratings", min_user_ratings)
     min_movie = require_int("min_movie_ratings", min_movie_ratings)
-    before = processing.counts(ratings_with_movies)
-    clean, passes = processing.filter_min_ratings(ratings_with_movies, min_user, min_movie)
-    after = processing.counts(clean)
+    ratings = processing.typed_ratings(ratings)
+    clean, passes = processing.filter_min_ratings(ratings, min_user, min_movie)
+    before, after = processing.counts(ratings), processing.counts(clean)
     if after["ratings"] == 0:
-        raise ValueError(
+        raise UserError(
             f"Filtering with min_user_ratings={min_user} and min_movie_ratings={min_movie} removes every "
             f"one of the {before['ratings']:,} ratings. Lower them in conf/base/parameters.yml or on "
             "the command line, e.g. kedro run --env spark --params min_user_ratings=2,min_movie_ratings=2."
@@ -64,19 +62,22 @@ def spark_publish_recommendations(all_recommendations) -> pd.DataFrame:
     return table.astype({"userId": "int64", "rank": "int64", "movieId": "int64", "score": "float64"})
 
 
-def spark_split(ratings_clean, ml100k_archive: dict, evaluation: dict):
-    """The evaluation split of the pandas path, on Spark: the same rows for random and temporal."""
-    settings = check_evaluation(evaluation)
+def spark_split(ratings_clean, movielens_archive, evaluation: dict, dataset: str = "ml-100k",
+                custom_datasets: dict | None = None):
+    """The evaluation split of the pandas path, on Spark: the same rows for random, temporal and time_cut."""
+    release, settings = split_settings(evaluation, dataset, custom_datasets)
     split = settings["split"]
     if split in PREDEFINED_FOLDS:
-        train, test = predefined_fold(ml100k_archive, split)
+        train, test = predefined_fold(movielens_archive, split)
         spark = ratings_clean.sparkSession
         return splits.to_spark(spark, train), splits.to_spark(spark, test)
-    keep = [c for c in ("userId", "movieId", "rating", "timestamp") if c in ratings_clean.columns]
-    ratings = ratings_clean.select(*keep)
+    ratings = ratings_clean.select(*(c for c in RATING_COLUMNS if c in ratings_clean.columns))
+    require_times(split, ratings.columns, release)
     if split == "random":
         return splits.random_holdout(ratings, settings["test_fraction"], seed=settings["seed"])
-    return splits.temporal_holdout(ratings, settings["test_fraction"])
+    if split == "temporal":
+        return splits.temporal_holdout(ratings, settings["test_fraction"])
+    return splits.time_cut_holdout(ratings, settings["test_fraction"])
 
 
 def spark_evaluate(evaluation_train, evaluation_test, movies, evaluation: dict, spark_evaluation: dict,

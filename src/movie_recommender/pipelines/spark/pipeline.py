@@ -1,17 +1,19 @@
 """The spark pipelines: the pandas flow's steps on Spark, wired to the spark environment's catalog.
 
+The release's archive is converted by the pandas path's own ``convert`` (every format family, checked line
+by line); from its CSVs on, everything runs on Spark.
+
 ``ratings`` and ``movies`` are transcoded: the pandas converter writes ``ratings@pandas`` and Spark reads
 the same CSV as ``ratings@spark`` (conf/spark/catalog.yml).
 """
 
 from kedro.pipeline import Node, Pipeline
 
-from movie_recommender.pipelines.data_processing.nodes import convert_ml100k
+from movie_recommender.pipelines.data_processing.nodes import convert
 from movie_recommender.pipelines.evaluation.nodes import plot_metrics, report_metrics
 
 from .nodes import (
     spark_evaluate,
-    spark_ingest,
     spark_publish_recommendations,
     spark_recommend_all,
     spark_split,
@@ -23,11 +25,10 @@ from .nodes import (
 def create_data_processing() -> Pipeline:
     return Pipeline(
         [
-            Node(convert_ml100k, "ml100k_archive", ["ratings@pandas", "movies@pandas"], name="convert_ml100k"),
-            Node(spark_ingest, ["ratings@spark", "movies@spark"], "spark_ratings_with_movies", name="spark_ingest"),
+            Node(convert, "movielens_archive", ["ratings@pandas", "movies@pandas"], name="convert"),
             Node(
                 spark_transform,
-                ["spark_ratings_with_movies", "params:min_user_ratings", "params:min_movie_ratings"],
+                ["ratings@spark", "params:min_user_ratings", "params:min_movie_ratings"],
                 ["spark_ratings_clean", "spark_data_processing_summary"],
                 name="spark_transform",
             ),
@@ -55,8 +56,13 @@ def create_modeling() -> Pipeline:
 def create_evaluation() -> Pipeline:
     return Pipeline(
         [
-            Node(spark_split, ["spark_ratings_clean", "ml100k_archive", "params:evaluation"],
-                 ["spark_evaluation_train", "spark_evaluation_test"], name="spark_split"),
+            Node(
+                spark_split,
+                ["spark_ratings_clean", "movielens_archive", "params:evaluation", "params:dataset",
+                 "params:custom_datasets"],
+                ["spark_evaluation_train", "spark_evaluation_test"],
+                name="spark_split",
+            ),
             Node(
                 spark_evaluate,
                 ["spark_evaluation_train", "spark_evaluation_test", "movies@spark", "params:evaluation",
