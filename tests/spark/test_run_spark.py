@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -61,7 +62,8 @@ def test_spark_environment_runs_a_release_on_spark(spark, project, monkeypatch):
     from pyspark.ml.recommendation import ALSModel
 
     model = ALSModel.load(str(data / "06_models/ml-1m/spark/als_model"))
-    assert model.rank == 32
+    shipped = yaml.safe_load((project / "conf/base/parameters_spark.yml").read_text())["spark_models"]["als_implicit"]
+    assert model.rank == shipped["rank"]  # the shipped setting, kept under --params spark_models.als_implicit.max_iter
 
     recs = spark.read.parquet(str(data / "07_model_output/ml-1m/spark/all_recommendations.parquet")).toPandas()
     with sqlite3.connect(data / "07_model_output/ml-1m/recommendations.db") as con:
@@ -90,7 +92,7 @@ def test_spark_environment_runs_a_release_on_spark(spark, project, monkeypatch):
     (tracked,) = client.search_runs([client.get_experiment_by_name("movie_recommender").experiment_id])
     assert tracked.info.status == "FINISHED"
     assert tracked.data.tags["dataset"] == "ml-1m" and tracked.data.tags["engine"] == "spark"
-    assert tracked.data.params["spark_models.als_implicit.rank"] == "32"
+    assert tracked.data.params["spark_models.als_implicit.rank"] == str(shipped["rank"])
     assert tracked.data.metrics["als/rmse"] == pytest.approx(metrics.loc["als", "rmse"], rel=1e-5)
     assert tracked.data.metrics["trained_model/ndcg_at_10"] == pytest.approx(metrics.loc["als_implicit", "ndcg@10"],
                                                                              rel=1e-5)
@@ -98,7 +100,8 @@ def test_spark_environment_runs_a_release_on_spark(spark, project, monkeypatch):
     assert "model/als_model/metadata" in logged
     settings = json.loads(Path(client.download_artifacts(tracked.info.run_id, "model/settings.json",
                                                          str(project))).read_text())
-    assert settings["class"] == "ALSModel" and settings["params"]["rank"] == 32 and settings["params"]["implicit"]
+    assert settings["class"] == "ALSModel" and settings["params"]["rank"] == shipped["rank"]
+    assert settings["params"]["implicit"] is True
 
     # the pandas outputs of the later steps were not written, and nothing went to the 100k folders
     assert not (data / "03_primary/ml-1m/ratings_clean.csv").exists()
