@@ -3,6 +3,7 @@
     python benchmarks/bench_api.py                      # 16 connections, 10 s, after a warm-up pass
     python benchmarks/bench_api.py --connections 64 --duration 20 --n 20
     python benchmarks/bench_api.py --fold-in-burst 100   # /health latency while 100 clients fold in
+    python benchmarks/bench_api.py --release ml-25m      # serving at scale (issue 11): see main_scale
 
 The server (`kedro serve`, one uvicorn process) runs as a subprocess on 127.0.0.1 and is stopped at the
 end. It serves the real artifacts of `kedro run` when data/06_models/ml-100k/recommender.pkl exists; otherwise
@@ -64,10 +65,9 @@ def project_with_artifacts(workdir: Path, fresh: bool = False) -> tuple[Path, st
     if archive is None:
         archive = write_zip(make_members(n_users=900, n_movies=900, density=0.1), workdir / "synthetic.zip")
         source = "a model fitted now on synthetic data (900 users x 900 movies)"
+    command = [sys.executable, "-m", "kedro", "run", "--pipelines", "data_processing,modeling"]  # what serve needs
     run = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--params", "min_user_ratings=1,min_movie_ratings=1"]
-        if "synthetic" in source
-        else [sys.executable, "-m", "kedro", "run"],
+        [*command, "--params", "min_user_ratings=1,min_movie_ratings=1"] if "synthetic" in source else command,
         cwd=root,
         env={**env(), "MOVIELENS_100K": str(archive)},
         capture_output=True,
@@ -80,16 +80,19 @@ def project_with_artifacts(workdir: Path, fresh: bool = False) -> tuple[Path, st
     return root, source
 
 
-def start_server(root: Path, port: int, log, access_log: bool = True) -> subprocess.Popen:
+def start_server(
+    root: Path, port: int, log, access_log: bool = True, args: tuple[str, ...] = (), timeout: float = 120
+) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "serve", "--port", str(port), f"--{'' if access_log else 'no-'}access-log"],
+        [sys.executable, "-m", "kedro", "serve", "--port", str(port), f"--{'' if access_log else 'no-'}access-log",
+         *args],
         cwd=root,
         env=env(),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             log.seek(0)
@@ -102,7 +105,7 @@ def start_server(root: Path, port: int, log, access_log: bool = True) -> subproc
         except OSError:
             time.sleep(0.2)
     stop(server)
-    sys.exit("the server did not answer /health within 120 s")
+    sys.exit(f"the server did not answer /health within {timeout:.0f} s")
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -302,14 +305,221 @@ def main_fold_in_burst(args) -> None:
         with (workdir / "server.log").open("w+") as log:
             server = start_server(root, port, log, access_log=not args.no_access_log)
             try:
+                ready = time.perf_counter()
+                timed_fold_ins(port, movie_ids, 2, 0.001)  # the model workers have loaded the model
+                ready = time.perf_counter() - ready
                 result = fold_in_burst(port, movie_ids, args.fold_in_burst, args.duration)
             finally:
                 stop(server)
-    print(f"model:       {source}; `kedro serve` (1 uvicorn process), {os.cpu_count()} CPUs here")
+    print(f"model:       {source}; `kedro serve` (1 uvicorn process), {os.cpu_count()} CPUs here; model workers "
+          f"ready {ready:.1f} s after /health")
     print(f"burst:       {args.fold_in_burst} connections posting fold-ins (20 ratings each) for {args.duration} s")
     print(f"fold-ins:    {dict(sorted(result['fold_ins'].items(), key=str))} (status: count)")
     print(f"GET /health: {result['health']} requests, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
           f"max {result['max_ms']:.2f} ms")
+
+
+# ------------------------------------------------------------------ serving at scale (issue 11)
+def scale_artifacts(root: Path, release: str, shape: tuple[int, int, int], cache: Path, top_n: int = 10) -> dict:
+    """What `kedro run --params dataset=<release>` leaves for `kedro serve`, on synthetic ratings of ``shape``.
+
+    The model is the default one (``model`` and its settings in conf/base/parameters_modeling.yml), fitted
+    with the library directly (cached in ``cache``). The published lists (all_recommendations.csv, every
+    user's top ``top_n``) are the most rated movies each user has not rated, scored by rating count: GET
+    serves them as they are, so how they were computed does not change its latency, and computing the
+    default model's lists for every user takes far longer than this benchmark should. The run manifest
+    lists all of it, as a finished run would. Returns a summary.
+    """
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_scale import _data
+    from synthetic import synthetic_movies
+
+    from movie_recommender.datasets.manifest import Manifest, file_fingerprint
+    from movie_recommender.recsys.models import make_model
+
+    params = yaml.safe_load((ROOT / "conf/base/parameters_modeling.yml").read_text())
+    name = params["model"]
+    settings = dict(params["models"][name])
+    kind = settings.pop("model", name)
+    data = _data(shape, cache)
+    key = hashlib.sha256(json.dumps([shape, kind, settings], sort_keys=True).encode()).hexdigest()[:12]
+    cached = cache / f"model_{kind}_{shape[0]}_{shape[1]}_{shape[2]}_{key}.pkl"
+    files = {
+        "recommender": f"data/06_models/{release}/recommender.pkl",
+        "movies": f"data/02_intermediate/{release}/movies.csv",
+        "movie_rating_counts": f"data/03_primary/{release}/movie_rating_counts.csv",
+        "all_recommendations": f"data/07_model_output/{release}/all_recommendations.csv",
+    }
+    for path in files.values():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+    fit_s = None
+    if not cached.exists():
+        started = time.perf_counter()
+        model = make_model(kind, settings).fit(data)
+        fit_s = time.perf_counter() - started
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, cached)
+        del model
+    shutil.copyfile(cached, root / files["recommender"])
+
+    items, matrix = data.item_ids, data.matrix.tocsr()
+    movies = synthetic_movies(items, seed=0)
+    found = movies["title"].str.extract(r"^(?P<title>.*) \((?P<year>\d{4})\)$")
+    movies["year"] = pd.to_numeric(found["year"]).astype("Int64")
+    movies["title"] = found["title"].fillna(movies["title"])
+    movies[["movieId", "title", "year", "genres"]].to_csv(root / files["movies"], index=False)
+    counts = np.asarray(matrix.getnnz(axis=0))
+    pd.DataFrame({"movieId": items, "ratings": counts}).to_csv(root / files["movie_rating_counts"], index=False)
+
+    order = np.lexsort((items, -counts))[: top_n + 1000]  # most rated first, then the smaller id
+    users, ranked, scores = [], [], []
+    for row in range(matrix.shape[0]):
+        rated = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+        best = order[~np.isin(order, rated, assume_unique=True)][:top_n]
+        users.append(np.full(len(best), data.user_ids[row]))
+        ranked.append(best)
+        scores.append(counts[best].astype(float))
+    ranked = np.concatenate(ranked)
+    lists = pd.DataFrame({"userId": np.concatenate(users), "movieId": items[ranked], "score": np.concatenate(scores)})
+    lists.insert(1, "rank", lists.groupby("userId").cumcount() + 1)
+    lists.to_csv(root / files["all_recommendations"], index=False, float_format="%.4f")
+
+    rows = {"movies": len(movies), "movie_rating_counts": len(items), "all_recommendations": len(lists)}
+    outputs = {n: {"kind": "file", "path": p, **file_fingerprint(root / p), "rows": rows.get(n)} for n, p in files.items()}
+    run = {"started_at": None, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+           "pipeline": "bench_api --release", "dataset": release, "parameters": {"model": name, "top_n": top_n},
+           "inputs": {}}  # fmt: skip
+    manifest = Manifest(None).record_run("bench-api-scale", run, outputs)
+    (root / f"data/06_models/{release}/run_manifest.json").write_text(json.dumps(manifest.content))
+    return {"model": kind, "fit_s": fit_s, "cached_model": str(cached), "users": data.n_users, "movies": data.n_items,
+            "ratings": data.n_ratings, "model_bytes": outputs["recommender"]["bytes"], "lists": len(lists),
+            "popular": [int(m) for m in items[order[:2000]]]}  # fmt: skip
+
+
+def copy_project(workdir: Path) -> Path:
+    """conf, src and pyproject.toml of this project in ``workdir/project`` (no data, no conf/local); src with
+    its caches and times (numba's compiled kernels are reused, as by `kedro serve` in the project itself)."""
+    root = workdir / "project"
+    shutil.copytree(ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copytree(ROOT / "src", root / "src")
+    shutil.copy(ROOT / "pyproject.toml", root)
+    return root
+
+
+def memory(pid: int) -> dict[int, tuple[float, float]]:
+    """pid -> (RSS, peak RSS) in GB of a process and its children (the model workers)."""
+    found = {}
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
+    for each in [pid, *map(int, children.stdout.split())]:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+            if b"resource_tracker" in Path(f"/proc/{each}/cmdline").read_bytes():
+                continue  # multiprocessing's helper, not a model worker
+        except OSError:
+            continue
+        kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.*)$", status, re.M)}
+        found[each] = (kb.get("VmRSS", 0) / 1024**2, kb.get("VmHWM", 0) / 1024**2)
+    return found
+
+
+def timed_fold_ins(port: int, movie_ids: list[int], clients: int, duration: float) -> dict:
+    """``clients`` connections POST fold-ins (20 ratings of popular movies each) back to back."""
+    import threading
+
+    latencies, statuses, lock = [], {}, threading.Lock()
+    deadline = time.monotonic() + duration
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            body = json.dumps([{"movieId": m, "rating": rng.randint(1, 5)} for m in rng.sample(movie_ids, 20)])
+            start = time.perf_counter()
+            conn.request("POST", "/recommendations?n=10", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                latencies.append(time.perf_counter() - start)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1e3  # noqa: E731
+    return {"requests": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "statuses": statuses}
+
+
+def main_scale(args) -> None:
+    """`kedro serve --dataset <release>` on synthetic data of that release's shape: start-up time, memory of
+    the server and of each model worker, GET p99 at --connections (cold caches: one request per user at
+    most, no warm-up) and POST /recommendations p99 at --fold-in-clients connections."""
+    from movie_recommender.recsys.synthetic import RELEASE_SHAPES
+
+    shape = tuple(int(x) for x in args.shape.split(",")) if args.shape else RELEASE_SHAPES[args.release]
+    cache = Path(args.cache)
+    with tempfile.TemporaryDirectory(prefix="bench_api_scale_") as tmp:
+        workdir = Path(tmp)
+        root = copy_project(workdir)
+        started = time.perf_counter()
+        build = subprocess.run(  # in a child: its memory (the fit) is gone before the server starts
+            [sys.executable, __file__, "--build-child", json.dumps([str(root), args.release, shape, str(cache)])],
+            capture_output=True, text=True, check=False, env=env(),
+        )  # fmt: skip
+        if build.returncode:
+            sys.exit(f"building the artifacts failed:\n{build.stderr[-3000:]}")
+        summary = json.loads(build.stdout.strip().splitlines()[-1])
+        built = time.perf_counter() - started
+        port = free_port()
+        with (workdir / "server.log").open("w+") as log:
+            started = time.perf_counter()
+            server = start_server(root, port, log, access_log=False, args=("--dataset", args.release), timeout=600)
+            startup = time.perf_counter() - started
+            try:
+                first = time.perf_counter()
+                timed_fold_ins(port, summary["popular"], args.fold_in_clients, 0.001)  # waits for every worker
+                workers_ready = startup + time.perf_counter() - first
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("GET", "/health")
+                health = json.loads(conn.getresponse().read())
+                users = list(range(1, shape[0] + 1))
+                paths = [f"/users/{u}/recommendations?n={args.n}" for u in users]
+                use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+                if use_wrk:
+                    get = run_wrk(port, paths, args.connections, args.duration, args.threads, workdir)
+                else:
+                    get = run_python_client(port, paths, args.connections, args.duration, args.threads)
+                fold = timed_fold_ins(port, summary["popular"], args.fold_in_clients, args.duration)
+                mem = memory(server.pid)
+            finally:
+                stop(server)
+    model = health["model"]
+    gb = 1024**3
+    print(f"data:        synthetic {args.shape or args.release}: {summary['users']:,} users, {summary['movies']:,} "
+          f"movies, {summary['ratings']:,} ratings; artifacts built in {built:.0f} s"
+          + (f" (fit {summary['fit_s']:.0f} s)" if summary["fit_s"] else f" (model from {summary['cached_model']})"))
+    print(f"model:       {model['class']} ({summary['model_bytes'] / gb:.2f} GB pickle); published lists: "
+          f"{summary['lists']:,} rows, top {model.get('published_top_n')} (most rated unrated movies)")
+    print(f"start-up:    /health answered {startup:.1f} s after `kedro serve --dataset {args.release}` started; "
+          f"the first fold-ins at {workers_ready:.1f} s (model workers loaded)")
+    server_mem = mem.pop(server.pid, (0, 0))
+    print(f"memory:      server RSS {server_mem[0]:.2f} GB (peak {server_mem[1]:.2f} GB); "
+          + "; ".join(f"worker {pid}: {r:.2f} GB (peak {p:.2f} GB)" for pid, (r, p) in sorted(mem.items())))
+    print(f"GET:         /users/{{id}}/recommendations?n={args.n}, {get['client']}, {args.connections} connections, "
+          f"{args.duration} s, cold: {get['requests']} requests, {get['rps']:.0f}/s, p50 {get['p50_ms']:.1f} ms, "
+          f"p99 {get['p99_ms']:.1f} ms, errors {get['errors']}")
+    print(f"POST:        /recommendations (fold-in, 20 ratings), {args.fold_in_clients} connections, {args.duration} s: "
+          f"{fold['requests']} requests {fold['statuses']}, p50 {fold['p50_ms']:.1f} ms, p99 {fold['p99_ms']:.1f} ms")
 
 
 def main() -> None:
@@ -329,7 +539,18 @@ def main() -> None:
         metavar="CLIENTS",
         help="instead: time GET /health while CLIENTS connections POST fold-ins back to back (--duration s)",
     )
+    parser.add_argument("--release", help="instead: serve a synthetic model of this release's shape (ml-25m...)")
+    parser.add_argument("--shape", help="with --release: users,movies,ratings instead of the release's")
+    parser.add_argument("--fold-in-clients", type=int, default=2, help="with --release: POST connections")
+    parser.add_argument("--cache", default=str(ROOT / "data" / "bench"), help="synthetic ratings and fitted models")
+    parser.add_argument("--build-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_child:
+        root, release, shape, cache = json.loads(args.build_child)
+        print(json.dumps(scale_artifacts(Path(root), release, tuple(shape), Path(cache))))
+        return None
+    if args.release:
+        return main_scale(args)
     if args.fold_in_burst:
         return main_fold_in_burst(args)
 

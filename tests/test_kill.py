@@ -82,7 +82,7 @@ def test_kill_while_saving_the_model_leaves_no_stale_temporary_file_behind(done)
     before = model.read_bytes()
     run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", mid_write="recommender.pkl")
     assert model.read_bytes() == before and len(temporaries(model.parent, model.name)) == 1
-    assert load_project_state(project, precompute=False).info["class"] == "UserKNN"  # still served
+    assert load_project_state(project).info["class"] == "UserKNN"  # still served
 
     run(project, pipeline_names=["modeling"])
     assert temporaries(model.parent, model.name) == []
@@ -90,23 +90,23 @@ def test_kill_while_saving_the_model_leaves_no_stale_temporary_file_behind(done)
 
 def test_kill_between_train_and_publish_is_refused_downstream(done):
     project, _ = done
-    served = load_project_state(project, precompute=False)
+    served = load_project_state(project)
     run_and_kill(project, "--pipelines", "modeling", "--params", "model=popularity", at_log="Running node: publish")
     live_model = pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes())
     assert type(live_model).__name__ == "Popularity"
 
     # kedro serve (and its --watch reload) keeps serving the last complete version: the killed run made none
-    still = load_project_state(project, precompute=False)
+    still = load_project_state(project)
     assert still.info["model_version"] == served.info["model_version"] and still.info["class"] == "UserKNN"
     shutil.rmtree(project / "data/06_models/ml-100k/versions")  # a project from before versions: the live files
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists") as refused:
-        load_project_state(project, precompute=False)
+        load_project_state(project)  # kedro serve (and its --watch reload)
     assert "did not finish" in str(refused.value) and "kedro run" in str(refused.value)
     with pytest.raises(ValueError, match=r"recommender \(.*not the file the run manifest lists"):
         run(project, node_names=["recommend"])  # a run that reads the model
 
     run(project, {"model": "popularity", "top_n": 4}, pipeline_names=["modeling"])
-    now = load_project_state(project, precompute=False)
+    now = load_project_state(project)
     assert now.info["class"] == "Popularity" and now.info["version"] != served.info["version"]
     manifest = json.loads((project / "data/06_models/ml-100k/run_manifest.json").read_text())
     record = manifest["runs"][now.info["run"]]
@@ -124,16 +124,16 @@ def test_a_failed_run_is_not_recorded(done):
     everyone = project / "data/07_model_output/ml-100k/all_recommendations.csv"
     everyone.unlink()
     everyone.mkdir()  # recommend_all cannot save its output
-    served = load_project_state(project, precompute=False)
+    served = load_project_state(project)
     with pytest.raises(Exception, match="all_recommendations"):
         run(project, {"model": "popularity"}, pipeline_names=["modeling"])
     live_model = pickle.loads((project / "data/06_models/ml-100k/recommender.pkl").read_bytes())
     assert type(live_model).__name__ == "Popularity"
-    still = load_project_state(project, precompute=False)  # no version made: the last complete one is served
+    still = load_project_state(project)  # no version made: the last complete one is served
     assert still.info["model_version"] == served.info["model_version"] and still.info["class"] == "UserKNN"
     shutil.rmtree(project / "data/06_models/ml-100k/versions")
     with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists"):
-        load_project_state(project, precompute=False)
+        load_project_state(project)
 
 
 def test_modeling_refuses_inputs_the_manifest_does_not_list(done):

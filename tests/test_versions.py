@@ -101,14 +101,14 @@ def test_each_complete_run_makes_a_version_and_a_partial_run_none(trained, proje
     run(project, {**SMALL, "model": "popularity"}, node_names=["train"])
     assert [v.id for v in versions_of(project).complete()] == [first.id, second.id]
     assert "no new version of the model" in caplog.text
-    served = load_project_state(project, precompute=False)  # the live model is refused; the version is served
+    served = load_project_state(project)  # the live model is refused; the version is served
     assert served.info["model_version"] == second.id and served.info["class"] == "Bias"
 
 
 def test_serve_takes_the_current_complete_version_and_skips_incomplete_ones(project, caplog):
     versions = versions_of(project)
     first, second = versions.complete()
-    served = load_project_state(project, precompute=False)
+    served = load_project_state(project)
     assert served.info["model_version"] == second.id and served.info["class"] == "Bias"
     assert served.info["file"] == f"{MODELS}/versions/{second.id}/recommender.pkl" and not served.info["pinned"]
     assert served.files == (project / MODELS / "versions/current.json",)
@@ -119,7 +119,7 @@ def test_serve_takes_the_current_complete_version_and_skips_incomplete_ones(proj
     # the current version loses a file: the newest complete one is served instead
     second.file("movies").unlink()
     assert not versions.get(second.id).complete
-    served = load_project_state(project, precompute=False)
+    served = load_project_state(project)
     assert served.info["model_version"] == first.id and served.info["class"] == "Popularity"
     assert "missing or incomplete" in caplog.text
     listing = CliRunner().invoke(cli(), ["model", "list"])
@@ -141,19 +141,19 @@ def test_serve_takes_the_current_complete_version_and_skips_incomplete_ones(proj
     model_file.unlink()
     model_file.write_bytes(bytes(data))
     with pytest.raises(ArtifactsMissingError, match="is not the file the run manifest lists"):
-        load_project_state(project, precompute=False)
+        load_project_state(project)
 
 
 def test_a_pinned_version_is_served_whatever_the_current_one(project):
     first, second = versions_of(project).complete()
-    pinned = load_project_state(project, precompute=False, version=first.id)
+    pinned = load_project_state(project, version=first.id)
     assert pinned.info["model_version"] == first.id and pinned.info["pinned"] and pinned.files == ()
     assert pinned.info["class"] == "Popularity"
     with pytest.raises(ArtifactsMissingError, match=rf"no version 'nope' .*complete versions: {first.id}, {second.id}"):
-        load_project_state(project, precompute=False, version="nope")
+        load_project_state(project, version="nope")
     second.file("all_recommendations").unlink()
     with pytest.raises(ArtifactsMissingError, match=f"version {second.id} is not complete"):
-        load_project_state(project, precompute=False, version=second.id)
+        load_project_state(project, version=second.id)
     result = CliRunner().invoke(cli(), ["serve", "--version", second.id, "--port", "1"])
     assert result.exit_code == 1 and "Cannot serve: version" in result.output and "not complete" in result.output
 
@@ -194,11 +194,11 @@ def test_rollback_switches_a_watching_server_and_everything_published(project):
     first, second = versions_of(project).complete()
 
     def reload():
-        return load_project_state(project, precompute=False)
+        return load_project_state(project)
 
     state = reload()
     watching = create_app(state, reload=reload, watch=state.files, interval=0.02)
-    pinned_state = load_project_state(project, precompute=False, version=second.id)
+    pinned_state = load_project_state(project, version=second.id)
     pinned = create_app(pinned_state, reload=reload, watch=pinned_state.files, interval=0.02)
     with TestClient(watching) as client, TestClient(pinned) as pinned_client:
         assert client.get("/health").json()["model"]["model_version"] == second.id

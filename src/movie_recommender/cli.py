@@ -120,9 +120,7 @@ def serve(
         from movie_recommender.api import load_project_state
 
         try:
-            settings = load_project_state(
-                root, env=env, precompute=False, dataset=dataset, version=model_version
-            ).settings
+            settings = load_project_state(root, env=env, dataset=dataset, version=model_version).settings
         except ArtifactsMissingError as error:
             click.secho(f"Cannot serve: {error}", fg="red", err=True)
             sys.exit(1)

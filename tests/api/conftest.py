@@ -38,6 +38,22 @@ def client(state):
         yield test_client
 
 
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch):
+    """A copy of the project (conf, src, pyproject.toml) as the working directory, without artifacts."""
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT, copy_source
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    copy_source(root)
+    monkeypatch.chdir(root)
+    return root
+
+
 def record_run(root, dataset="ml-100k"):
     """Write data/06_models/<dataset>/run_manifest.json as a finished `kedro run` would, listing the files."""
     import json
@@ -46,6 +62,7 @@ def record_run(root, dataset="ml-100k"):
         "recommender": f"data/06_models/{dataset}/recommender.pkl",
         "movies": f"data/02_intermediate/{dataset}/movies.csv",
         "movie_rating_counts": f"data/03_primary/{dataset}/movie_rating_counts.csv",
+        "all_recommendations": f"data/07_model_output/{dataset}/all_recommendations.csv",
     }
     outputs = {
         name: {"kind": "file", "path": path, **file_fingerprint(root / path)}
@@ -57,8 +74,16 @@ def record_run(root, dataset="ml-100k"):
     (root / f"data/06_models/{dataset}/run_manifest.json").write_text(json.dumps(manifest.content))
 
 
+def publish(root, model, dataset="ml-100k", top_n=10):
+    """The modeling pipeline's all_recommendations.csv (every user's top_n) of ``model``, as `kedro run` writes it."""
+    folder = root / f"data/07_model_output/{dataset}"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = model.recommend_all(top_n) if hasattr(model, "recommend_all") else pd.DataFrame(columns=["userId", "rank", "movieId", "score"])
+    table.to_csv(folder / "all_recommendations.csv", index=False, float_format="%.4f")
+
+
 def place_artifacts(root, model, movies, dataset="ml-100k"):
-    """The model (pickled), movies and rating counts of a `kedro run`, listed in its run manifest."""
+    """The model (pickled), movies, rating counts and published lists of a `kedro run`, in its run manifest."""
     import pickle
 
     for folder in ("06_models", "02_intermediate", "03_primary"):
@@ -67,4 +92,5 @@ def place_artifacts(root, model, movies, dataset="ml-100k"):
     movies.to_csv(root / f"data/02_intermediate/{dataset}/movies.csv", index=False)
     counts = pd.DataFrame({"movieId": [1], "ratings": [10]})
     counts.to_csv(root / f"data/03_primary/{dataset}/movie_rating_counts.csv", index=False)
+    publish(root, model, dataset)
     record_run(root, dataset)

@@ -198,24 +198,9 @@ class NotAModel:
     ratings_ = None  # passes a hasattr check, then fails deeper
 
 
-@pytest.fixture
-def project_copy(tmp_path, monkeypatch):
-    import shutil
-
-    from tests.conftest import PROJECT_ROOT, copy_source
-
-    root = tmp_path / "project"
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    copy_source(root)
-    monkeypatch.chdir(root)
-    return root
-
-
 def test_load_project_state_reads_the_catalog(project_copy, fitted):
     """A copy of the project with the artifacts of a `kedro run`: loaded through the catalog."""
-    from tests.api.conftest import record_run
+    from tests.api.conftest import publish, record_run
 
     root, (model, movies, _) = project_copy, fitted
     with pytest.raises(ArtifactsMissingError, match=r"recommender .* is missing: run `kedro run`"):
@@ -230,10 +215,13 @@ def test_load_project_state_reads_the_catalog(project_copy, fitted):
     (root / "data/03_primary/ml-100k").mkdir(parents=True)
     counts = pd.DataFrame({"movieId": [1, 25], "ratings": [1234, 3]})  # of the whole data set, before filtering
     counts.to_csv(root / "data/03_primary/ml-100k/movie_rating_counts.csv", index=False)
+    with pytest.raises(ArtifactsMissingError, match=r"all_recommendations .* is missing: run `kedro run`"):
+        load_project_state(root)
+    publish(root, model)
     with pytest.raises(ArtifactsMissingError, match="there is no run manifest"):
         load_project_state(root)
     record_run(root)
-    loaded = load_project_state(root, precompute=False)
+    loaded = load_project_state(root)
     assert loaded.rating_counts == {1: 1234, 25: 3}
     assert loaded.info["class"] == "UserKNN" and loaded.info["users"] == 30 and len(loaded.info["version"]) == 12
     assert loaded.info["trained_at"] == "2026-01-02T03:04:05+00:00" and loaded.info["run"] == "run-1"
@@ -269,7 +257,7 @@ def test_a_model_file_the_manifest_does_not_list_is_never_unpickled(project_copy
     root, (model, movies, _) = project_copy, fitted
     place_artifacts(root, model, movies)
     model_file = root / "data/06_models/ml-100k/recommender.pkl"
-    state = load_project_state(root, precompute=False)
+    state = load_project_state(root)
 
     marker = tmp_path / "code-ran"
     model_file.write_bytes(pickle.dumps(RunsCode(marker)))
@@ -283,7 +271,7 @@ def test_a_model_file_the_manifest_does_not_list_is_never_unpickled(project_copy
     from movie_recommender.api import create_app
 
     model_file.write_bytes(pickle.dumps(model))
-    app = create_app(state, reload=lambda: load_project_state(root, precompute=False), watch=state.files, interval=0.02)
+    app = create_app(state, reload=lambda: load_project_state(root), watch=state.files, interval=0.02)
     with TestClient(app) as client:
         model_file.write_bytes(pickle.dumps(RunsCode(marker)))
         _wait(lambda: False, timeout=0.3)
@@ -397,7 +385,7 @@ def test_serve_reads_the_chosen_release(project_copy, fitted):
         load_project_state(root)  # the default release has no outputs yet
     with pytest.raises(ArtifactsMissingError, match=r"is missing: run `kedro run --params dataset=ml-10m` in"):
         load_project_state(root, dataset="ml-10m")
-    loaded = load_project_state(root, precompute=False, dataset="ml-1m")
+    loaded = load_project_state(root, dataset="ml-1m")
     assert loaded.info["file"] == "data/06_models/ml-1m/recommender.pkl"
     with pytest.raises(ArtifactsMissingError, match=r"one of ml-100k, ml-1m, .* kedro serve --dataset ml-1m"):
         load_project_state(root, dataset="ml-2m")

@@ -141,7 +141,7 @@ def test_a_chunked_body_over_the_limit_is_413(client):
 
 def test_fold_ins_beyond_the_bound_get_503_with_retry_after(fitted, monkeypatch):
     model, movies, _ = fitted
-    state = ServingState(model, movies, precompute=False)
+    state = ServingState(model, movies, published=model.recommend_all(10))
     entered, release = threading.Semaphore(0), threading.Event()
     real = state.recommend_new
 
@@ -162,6 +162,7 @@ def test_fold_ins_beyond_the_bound_get_503_with_retry_after(fitted, monkeypatch)
         assert entered.acquire(timeout=10) and entered.acquire(timeout=10)  # both slots busy
         refused = c.post("/recommendations", json=body)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "3"
+        assert c.post("/recommendations", content=b"[not json").status_code == 503  # refused before parsing
         assert c.get("/health").status_code == 200 and c.get("/users/7/recommendations").status_code == 200
         release.set()
         for thread in threads:

@@ -1,9 +1,12 @@
 """The HTTP API (FastAPI): recommendations, explanations, similar movies, title search, fold-in.
 
-Everything is precomputed or cached in :class:`ServingState`, so the hot path
-(``GET /users/{id}/recommendations``) is a dictionary lookup returning cached JSON bytes; a cache
-miss (explanations, similar movies) and fold-in are computed in a worker thread, never on the event loop.
-Unknown users and movies answer 404, bad parameters or bodies 422; no input produces a 500.
+``GET /users/{id}/recommendations`` serves the lists the pipeline published (held by
+:class:`ServingState`), so the hot path is a dictionary lookup returning cached JSON bytes; a cache
+miss (explanations, similar movies) is computed in a thread, never on the event loop. What runs the
+model (fold-in, and a GET for more movies than were published) goes to the model worker processes
+(:mod:`.workers`, ``serving.fold_in_workers``; 0: threads of this process), at most
+``serving.max_concurrent_fold_ins`` at once. Unknown users and movies answer 404, bad parameters or
+bodies 422; no input produces a 500.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movie_recommender import __version__
-from movie_recommender.api.guard import API_KEY_HEADER, FoldInSlots, Guard, ServeSettings
+from movie_recommender.api.guard import API_KEY_HEADER, FoldInSlots, Guard, RefuseWhenFull, ServeSettings
 from movie_recommender.api.state import MAX_N, SCORE_KINDS, ServingState, UnknownError
+from movie_recommender.api.workers import ModelWorkers, WorkerError
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +157,40 @@ def _refreeze() -> None:
     gc.freeze()
 
 
+class Serving:
+    """A :class:`ServingState` and what runs its model: worker processes (``workers`` > 0) or threads."""
+
+    def __init__(self, state: ServingState, workers: int) -> None:
+        self.state, self.size = state, workers
+        self.pool: ModelWorkers | None = None
+
+    def start(self) -> ModelWorkers | None:
+        """Start the worker processes (on the running event loop), if there are to be any."""
+        if self.pool is None and self.size:
+            self.pool = ModelWorkers(self.state.worker_source(), self.size)
+            self.pool.start()
+        return self.pool
+
+    async def fold_in(self, ratings: dict[int, float], n: int) -> bytes:
+        pool = self.start()
+        if pool is None:
+            return orjson.dumps(await run_in_threadpool(self.state.recommend_new, ratings, n))
+        return await pool.run("fold_in", ratings, n)
+
+    async def user_response(self, user_id: int, n: int) -> bytes:
+        """A user's list that only the model can compute (more movies than were published)."""
+        pool = self.start()
+        if pool is None:
+            return await run_in_threadpool(self.state.user_response, user_id, n)
+        body = await pool.run("user", user_id, n)
+        self.state.cache_user_response(user_id, n, body)
+        return body
+
+    def retire(self) -> None:
+        if self.pool is not None:
+            self.pool.retire()
+
+
 def create_app(
     state: ServingState,
     reload: Callable[[], ServingState] | None = None,
@@ -169,13 +207,15 @@ def create_app(
     and if reloading fails (e.g. a model the run manifest does not list yet), the current state serves.
     From then on the files watched are the new state's ``files`` when it has some.
 
-    ``settings`` (:class:`~movie_recommender.api.guard.ServeSettings`): the API key, body limits and the
-    bound on concurrent fold-ins; ``loopback_only``: refuse Host headers other than localhost's.
+    ``settings`` (:class:`~movie_recommender.api.guard.ServeSettings`): the API key, body limits, the
+    bound on concurrent model requests and the number of model worker processes (a new pool for each
+    reloaded model; the old one stops once its requests are answered); ``loopback_only``: refuse Host
+    headers other than localhost's.
     """
     settings = settings or ServeSettings()
     fold_ins = FoldInSlots(settings.max_concurrent_fold_ins)
     busy = {"Retry-After": str(settings.retry_after_seconds)}
-    current = [state]  # requests read current[0]; a reload swaps it in one assignment
+    current = [Serving(state, settings.fold_in_workers)]  # requests read current[0]; a reload swaps it at once
     watch = (watch,) if isinstance(watch, FilePath) else tuple(watch or ())
 
     async def watch_model():
@@ -188,29 +228,42 @@ def create_app(
                 continue
             last = seen
             try:
-                current[0] = await asyncio.to_thread(reload)
+                new = Serving(await asyncio.to_thread(reload), settings.fold_in_workers)
             except Exception as error:
                 logger.warning("Keeping the current model: reloading failed: %s", error)
                 continue
-            files = tuple(getattr(current[0], "files", None) or ())
+            if new.start() is not None:
+                try:  # its workers load the model before it serves: no request waits for them
+                    await new.pool.ready()
+                except WorkerError as error:
+                    new.pool.close()
+                    logger.warning("Keeping the current model: %s", error)
+                    continue
+            old, current[0] = current[0], new
+            old.retire()  # its workers stop once the requests sent to them are answered
+            files = tuple(getattr(new.state, "files", None) or ())
             if files and files != watched:  # e.g. the first version replaced the files of a run
                 watched, last = files, _signature(files)
-            app.state.serving = current[0]
-            info = current[0].info
+            app.state.serving = new.state
+            info = new.state.info
             logger.info(
                 "Now serving the new model %s (%s, version %s)",
                 info.get("file"),
                 info.get("version"),
                 info.get("model_version"),
             )
+            del old
             await asyncio.to_thread(_refreeze)  # let the collector free the old state (frozen by gc.freeze)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        current[0].start()  # the model workers load the model in the background
         task = asyncio.create_task(watch_model()) if reload and watch and interval > 0 else None
         yield
         if task:
             task.cancel()
+        if current[0].pool is not None:
+            current[0].pool.close()
 
     app = FastAPIOffline(  # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN
         title="movie-recommender",
@@ -223,7 +276,13 @@ def create_app(
     )
     app.state.serving = state
     app.state.settings = settings
+    app.state.model_workers = lambda: current[0].pool  # the live pool (tests, benchmarks)
+    # inner first: a burst of fold-ins beyond the bound is refused before its body is parsed (after Guard)
+    app.add_middleware(RefuseWhenFull, slots=fold_ins, path="/recommendations", retry_after=settings.retry_after_seconds)
     app.add_middleware(Guard, settings=settings, loopback_only=loopback_only)
+
+    def _busy(detail: str) -> JSON:
+        return JSON({"detail": detail}, status_code=503, headers=busy)
 
     @app.exception_handler(UnknownError)
     async def unknown(_request: Request, error: UnknownError):
@@ -250,21 +309,36 @@ def create_app(
 
     @app.get("/health", response_model=Health, summary="Model, its version and sizes")
     async def health():
-        return JSON({"status": "ok", "version": __version__, "model": current[0].info})
+        return JSON({"status": "ok", "version": __version__, "model": current[0].state.info})
 
     @app.get(
         "/users/{user_id}/recommendations",
         response_model=UserRecommendations,
-        responses=NOT_FOUND,
+        responses={
+            **NOT_FOUND,
+            503: {"model": Problem, "description": "n beyond the published top-N while the model is busy: "
+                  "retry after `Retry-After` s"},
+        },
         summary="Top-n movies for a known user, each with the user's most similar rated movies",
     )
     async def user_recommendations(user_id: USER_ID, n: N = 10):
         serving = current[0]
-        body = serving.cached_user_response(user_id, n)
-        if body is None:  # not cached: compute it off the event loop
-            serving.require_user(user_id)
-            body = await run_in_threadpool(serving.user_response, user_id, n)
-        return JSON(body)
+        state = serving.state
+        body = state.cached_user_response(user_id, n)
+        if body is not None:
+            return JSON(body)
+        state.require_user(user_id)
+        if state.answers(user_id, n):  # the published list: only its explanations to compute, in a thread
+            return JSON(await run_in_threadpool(state.user_response, user_id, n))
+        # more movies than were published: the model computes them, bounded like fold-ins
+        if not fold_ins.take():
+            return _busy(f"{fold_ins.size} model requests are running: retry in {busy['Retry-After']} s.")
+        try:
+            return JSON(await serving.user_response(user_id, n))
+        except WorkerError as error:
+            return _busy(str(error))
+        finally:
+            fold_ins.give_back()
 
     @app.post(
         "/recommendations",
@@ -272,7 +346,7 @@ def create_app(
         responses={
             408: {"model": Problem, "description": "The body was not received within the body timeout"},
             413: {"model": Problem, "description": "The body is larger than the documented limit (256 KiB by default)"},
-            503: {"model": Problem, "description": "Too many fold-ins at once: retry after `Retry-After` s"},
+            503: {"model": Problem, "description": "Too many model requests at once: retry after `Retry-After` s"},
         },
         summary="Top-n movies for a new user from their ratings (fold-in, no retraining)",
     )
@@ -284,11 +358,12 @@ def create_app(
         n: N = 10,
     ):
         if not fold_ins.take():  # bounded: beyond, answer at once rather than queue CPU work
-            detail = f"{fold_ins.size} fold-ins are running: retry in {busy['Retry-After']} s."
-            return JSON({"detail": detail}, status_code=503, headers=busy)
+            return _busy(f"{fold_ins.size} model requests are running: retry in {busy['Retry-After']} s.")
         try:
             latest = {r.movieId: r.rating for r in ratings}  # a movie rated twice: the last rating counts
-            return JSON(await run_in_threadpool(current[0].recommend_new, latest, n))
+            return JSON(await current[0].fold_in(latest, n))
+        except WorkerError as error:
+            return _busy(str(error))
         finally:
             fold_ins.give_back()
 
@@ -299,7 +374,7 @@ def create_app(
         summary="Movies most similar to one (item-item cosine over the ratings)",
     )
     async def similar(movie_id: MOVIE_ID, n: N = 10):
-        serving = current[0]
+        serving = current[0].state
         similar_movies = serving.cached_similar_to(movie_id)
         if similar_movies is None:
             serving.require_movie_col(movie_id)
@@ -323,6 +398,6 @@ def create_app(
         ],
         limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
     ):
-        return JSON({"query": query, "movies": current[0].search(query, limit)})
+        return JSON({"query": query, "movies": current[0].state.search(query, limit)})
 
     return app

@@ -7,8 +7,10 @@
   ``X-API-Key``) every path but ``/health`` and the documentation is refused (401); a body declared
   larger than ``max_body_bytes`` is refused (413) before a byte of it is read, one that turns out larger
   while it is read too, and a body not received within ``body_timeout_seconds`` gets 408.
-- :class:`FoldInSlots`: at most ``max_concurrent_fold_ins`` fold-ins run at once; beyond, 503 with
-  ``Retry-After`` at once (no queue), so that GET requests and ``/health`` keep their latency.
+- :class:`FoldInSlots`: at most ``max_concurrent_fold_ins`` model requests (fold-ins, and GETs for more
+  movies than the pipeline published) run at once; beyond, 503 with ``Retry-After`` at once (no queue),
+  so that the other requests and ``/health`` keep their latency. They run in ``fold_in_workers``
+  processes (:mod:`.workers`), so they never hold the serving process's GIL.
 - :class:`HeaderTimeoutProtocol`: uvicorn's httptools protocol that closes a connection whose request
   headers are not complete within ``header_timeout_seconds`` (slowloris); uvicorn's own
   ``timeout_keep_alive`` closes idle connections and ``limit_concurrency`` bounds connections.
@@ -45,7 +47,10 @@ class ServeSettings:
     max_connections: int = 1000
     max_concurrent_fold_ins: int = 2
     retry_after_seconds: int = 1
+    fold_in_workers: int = 0  # conf ships 2; 0 (the library's default, e.g. in tests): threads of the server
     api_key: str | None = None
+
+    ZERO_ALLOWED = frozenset({"fold_in_workers"})
 
     @classmethod
     def from_config(cls, serving: dict[str, Any] | None, credentials: dict[str, Any] | None) -> ServeSettings:
@@ -62,8 +67,13 @@ class ServeSettings:
             if isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise UserError(f"serving.{name} must be true or false, got {value!r}; see {where}.")
-            elif isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise UserError(f"serving.{name} must be a number > 0, got {value!r}; see {where}.")
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (value >= 0 if name in cls.ZERO_ALLOWED else value > 0)
+            ):
+                least = ">= 0" if name in cls.ZERO_ALLOWED else "> 0"
+                raise UserError(f"serving.{name} must be a number {least}, got {value!r}; see {where}.")
             elif isinstance(default, int) and int(value) != value:
                 raise UserError(f"serving.{name} must be a whole number, got {value!r}; see {where}.")
             values[name] = type(default)(value)
@@ -191,6 +201,29 @@ class FoldInSlots:
 
     def give_back(self) -> None:
         self.busy -= 1
+
+    @property
+    def full(self) -> bool:
+        return self.busy >= self.size
+
+
+class RefuseWhenFull:
+    """ASGI middleware answering ``POST path`` with 503 and ``Retry-After`` while ``slots`` are all taken,
+    before its body is read or parsed: a client retrying at once costs the event loop next to nothing, so
+    ``/health`` and GET keep their latency during a burst (the endpoint still takes a slot itself)."""
+
+    def __init__(self, app, slots: FoldInSlots, path: str, retry_after: int) -> None:
+        self.app, self.slots, self.path = app, slots, path
+        self.body = orjson.dumps({"detail": f"{slots.size} model requests are running: retry in {retry_after} s."})
+        self.headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode()),
+                        (b"retry-after", str(retry_after).encode())]  # fmt: skip
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and self.slots.full and scope["method"] == "POST" and scope["path"] == self.path:
+            await send({"type": "http.response.start", "status": 503, "headers": self.headers})
+            await send({"type": "http.response.body", "body": self.body})
+            return
+        await self.app(scope, receive, send)
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):

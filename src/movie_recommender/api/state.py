@@ -1,16 +1,18 @@
-"""What the API serves, precomputed once: movie lookups, every user's top-N, cached explanations.
+"""What the API serves: movie lookups, the top-N lists the pipeline published, cached explanations.
 
 No FastAPI here. :func:`load_project_state` reads the artifacts of ``kedro run`` through the Kedro
-catalog; :class:`ServingState` works on any fitted ``Recommender`` and movies table (tests use small
-synthetic ones).
+catalog, the published lists (``all_recommendations``) included; :class:`ServingState` works on any
+fitted ``Recommender`` and movies table (tests use small synthetic ones), with or without published lists.
 """
 
 from __future__ import annotations
 
 import gc
 import heapq
+import io
 import logging
 import math
+import pickle
 import re
 import threading
 from collections import OrderedDict
@@ -30,10 +32,11 @@ from movie_recommender.recsys.releases import DEFAULT_DATASET, UnknownDatasetErr
 
 logger = logging.getLogger(__name__)
 
-MAX_N = 100  # the largest n any endpoint accepts; every user's top MAX_N is precomputed
+MAX_N = 100  # the largest n any endpoint accepts; a list the model computes is a user's top MAX_N
 REASONS = 3  # rated movies quoted per recommendation
-SHORT = 10  # explanations are computed for the top SHORT, or for the top MAX_N when more are asked for
 MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET = "recommender", "movies", "movie_rating_counts"
+PUBLISHED_DATASET = "all_recommendations"  # every user's top top_n, written by the modeling pipeline
+PUBLISHED_COLUMNS = {"userId": "int64", "rank": "int64", "movieId": "int64", "score": "float64"}
 RESPONSE_CACHE_BYTES = 64 << 20  # cached GET /users/{id}/recommendations bodies: at most this many bytes
 SIMILAR_CACHE_ITEMS = 4096  # cached similar-movie lists (movies)
 
@@ -142,11 +145,16 @@ class ServingState:
         model: a fitted ``Recommender`` (``recommend_all``, ``recommend_new``, ``popular``, ``ratings_``...).
         movies: ``movieId, title, year, genres`` (genres ``|``-separated).
         model_info: shown by ``/health`` (class, file, trained_at, version...).
-        precompute: compute every user's top ``MAX_N`` now (fast requests) rather than on first request.
+        precompute: without ``published``, compute every user's top ``MAX_N`` now rather than on first request.
         rating_counts: ``movieId, ratings``: each movie's number of ratings in the whole data set (before
             filtering), shown and used by the title search; default: its ratings in the training data.
         reveal_ratings: ``because_you_rated`` of GET /users/{id}/recommendations quotes the user's own
             ratings (False: the movies only, so the API does not hand out who rated what how).
+        published: ``userId, rank, movieId, score``: every user's top-N as the modeling pipeline published
+            it (``all_recommendations``, from this very model). A request for at most that many movies is
+            answered from it without running the model (see :meth:`answers`); a user the table lacks
+            had nothing to recommend. None: the model computes each user's list.
+        fold_in: whether the model can fold in a new user (None: find out by trying once).
     """
 
     def __init__(
@@ -157,6 +165,8 @@ class ServingState:
         precompute: bool = True,
         rating_counts: pd.DataFrame | None = None,
         reveal_ratings: bool = True,
+        published: pd.DataFrame | None = None,
+        fold_in: bool | None = None,
     ) -> None:
         if not hasattr(model, "ratings_"):
             raise ArtifactsMissingError(f"the model {type(model).__name__} is not fitted.")
@@ -170,6 +180,7 @@ class ServingState:
             self.rating_counts = {int(i): int(c) for i, c in zip(model.item_ids_, counts)}
         else:
             self.rating_counts = dict(zip(rating_counts["movieId"].astype(int), rating_counts["ratings"].astype(int)))
+        self._movies_table = movies[["movieId", "title", "year", "genres"]]
         self.movies: dict[int, dict[str, Any]] = {}
         for movie_id, title, year, genres in movies[["movieId", "title", "year", "genres"]].itertuples(index=False):
             self.movies[int(movie_id)] = {
@@ -184,7 +195,7 @@ class ServingState:
         ]
         self.similarity = ItemSimilarity(model.ratings_)
         self.score_kind = score_kind(model)
-        self.fold_in = supports_fold_in(model)
+        self.fold_in = supports_fold_in(model) if fold_in is None else fold_in
         self.info = {
             "class": type(model).__name__,
             **(model_info or {}),
@@ -196,15 +207,30 @@ class ServingState:
             "score_kind": self.score_kind,
             "fold_in": self.fold_in,
         }
-        self._top: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if precompute:
+        # user -> (movies, scores, depth): their top `depth` (or all of their candidates, when fewer)
+        self._top: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.published_top_n = 0
+        if published is not None:
+            self._publish(published)
+            self.info["published_top_n"] = self.published_top_n
+        elif precompute:
             self._precompute()
         self.files: tuple[Path, ...] = ()  # what `kedro serve --watch` watches (set by load_project_state)
         self.settings: ServeSettings | None = None  # conf's serving settings (set by load_project_state)
+        self.model_file: tuple[Path, str] | None = None  # the model file and its verified sha256 (ditto)
         self._responses = BoundedCache(max_items=1 << 16, max_size=RESPONSE_CACHE_BYTES, size=len)
         self._similar = BoundedCache(max_items=SIMILAR_CACHE_ITEMS)
         gc.collect()
         gc.freeze()  # the lookups live for the process: keep them out of the collector's way (fewer pauses)
+
+    def worker_source(self):
+        """What a model worker process (:mod:`.workers`) builds the same state from."""
+        from movie_recommender.api.workers import WorkerSource
+
+        common = {"movies": self._movies_table, "info": {}, "fold_in": self.fold_in, "reveal_ratings": self.reveal_ratings}
+        if self.model_file is not None:  # the file the run manifest lists, and the sha256 checked here
+            return WorkerSource(model_path=str(self.model_file[0]), sha256=self.model_file[1], **common)
+        return WorkerSource(model_bytes=pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL), **common)
 
     # ------------------------------------------------------------ lookups
     def movie(self, movie_id: int) -> dict[str, Any]:
@@ -232,27 +258,60 @@ class ServingState:
         return col
 
     # ------------------------------------------------------------ per-user top-N
-    def _precompute(self) -> None:
-        table = self.model.recommend_all(MAX_N)
+    def _store(self, table: pd.DataFrame, depth: int) -> None:
+        """Keep each user's rows of a ``userId, rank, movieId, score`` table (by user, then rank)."""
+        table = table.sort_values(["userId", "rank"], kind="stable")
         users = table["userId"].to_numpy()
-        items, scores = table["movieId"].to_numpy(), table["score"].to_numpy(dtype=np.float64)
+        items = table["movieId"].to_numpy(dtype=np.int64)
+        scores = table["score"].to_numpy(dtype=np.float64)
         bounds = np.flatnonzero(np.diff(users)) + 1
         for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(users)]):
             if end > start:
-                self._top[int(users[start])] = (items[start:end], scores[start:end])
+                self._top[int(users[start])] = (items[start:end], scores[start:end], depth)
 
-    def top(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def _precompute(self) -> None:
+        self._store(self.model.recommend_all(MAX_N), MAX_N)
+
+    def _publish(self, table: pd.DataFrame) -> None:
+        """Serve ``table`` (the published lists): checked to be this model's users and movies."""
+        missing = sorted(set(PUBLISHED_COLUMNS) - set(table.columns))
+        if missing:
+            raise ArtifactsMissingError(f"{PUBLISHED_DATASET} lacks the columns {missing}: re-create it with `kedro run`.")
+        foreign = ~np.isin(table["userId"].to_numpy(), self.model.user_ids_) | ~np.isin(
+            table["movieId"].to_numpy(), self.model.item_ids_
+        )
+        if foreign.any():
+            row = table[foreign].iloc[0]
+            raise ArtifactsMissingError(
+                f"{PUBLISHED_DATASET} does not belong to the model: it recommends movie {int(row['movieId'])} to "
+                f"user {int(row['userId'])}, and the model does not know both. Re-create both with `kedro run`."
+            )
+        self.published_top_n = int(table["rank"].max()) if len(table) else 0
+        self._store(table, self.published_top_n)
+        empty = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), self.published_top_n
+        for user in self.user_ids.keys() - self._top.keys():  # published nothing: no movie left to recommend
+            self._top[user] = empty
+
+    def answers(self, user_id: int, n: int) -> bool:
+        """Whether the user's top ``n`` is known without running the model (published or computed before).
+
+        A list of depth d answers any n <= d; one shorter than its depth holds all the user's candidates.
+        """
         found = self._top.get(user_id)
-        if found is None:
-            table = self.model.recommend(user_id, MAX_N)
-            found = self._top[user_id] = (table["movieId"].to_numpy(), table["score"].to_numpy(dtype=np.float64))
-        return found
+        return found is not None and (n <= found[2] or len(found[0]) < found[2])
 
-    def because(self, user_id: int, depth: int) -> tuple[tuple[dict, ...], ...]:
-        """For each of the user's top ``depth``, the rated movies most similar to it."""
+    def top(self, user_id: int, n: int = MAX_N) -> tuple[np.ndarray, np.ndarray]:
+        """The user's top ``n`` (movies, scores): from the lists held, else computed by the model (top MAX_N)."""
+        if not self.answers(user_id, n):
+            table = self.model.recommend(user_id, MAX_N)
+            movies, scores = table["movieId"].to_numpy(dtype=np.int64), table["score"].to_numpy(dtype=np.float64)
+            self._top[user_id] = (movies, scores, MAX_N)
+        items, scores, _ = self._top[user_id]
+        return items[:n], scores[:n]
+
+    def because(self, user_id: int, items: np.ndarray) -> tuple[tuple[dict, ...], ...]:
+        """For each of ``items``, the movies the user rated that are most similar to it."""
         row = self.require_user(user_id)
-        items, _ = self.top(user_id)
-        items = items[:depth]
         rated = self.model.ratings_[row]
         targets = [self.item_cols[int(i)] for i in items]
         reasons = self.similarity.because(rated.indices, rated.data, targets, k=REASONS)
@@ -278,10 +337,14 @@ class ServingState:
         """The JSON body of GET /users/{user_id}/recommendations?n=n (cached, within a byte budget)."""
         return self._responses.get_or_compute((user_id, n), lambda: self._user_response(user_id, n))
 
+    def cache_user_response(self, user_id: int, n: int, body: bytes) -> None:
+        """Cache a body computed elsewhere (a model worker)."""
+        self._responses.put((user_id, n), body)
+
     def _user_response(self, user_id: int, n: int) -> bytes:
         self.require_user(user_id)
-        items, scores = self.top(user_id)
-        because = self.because(user_id, min(MAX_N, max(n, SHORT)))
+        items, scores = self.top(user_id, n)
+        because = self.because(user_id, items)  # each movie's reasons depend on it alone
         recommendations = [
             {
                 "rank": rank,
@@ -454,14 +517,29 @@ def _require_model(model: Any, where: str) -> None:
         )
 
 
+def _require_lists_of_model(manifest, fingerprints: dict[str, dict], command: str) -> None:
+    """The published lists were computed from the model being served: by the run that trained it, or by a
+    later run that read this very model file (``kedro run --nodes recommend_all,publish_recommendations``)."""
+    from movie_recommender.datasets.manifest import ManifestError
+
+    lists_run = manifest.artifacts[PUBLISHED_DATASET].get("run")
+    if lists_run == manifest.artifacts[MODEL_DATASET].get("run"):
+        return
+    read = manifest.runs.get(lists_run, {}).get("inputs", {}).get(MODEL_DATASET, {})
+    if read.get("sha256") != fingerprints[MODEL_DATASET]["sha256"]:
+        raise ManifestError(
+            f"{PUBLISHED_DATASET} and {MODEL_DATASET} do not belong together: the published lists come from run "
+            f"{lists_run}, which did not use this model. Refusing them; run `{command}`."
+        )
+
+
 def load_project_state(
     project_path: str | Path = ".",
     env: str | None = None,
-    precompute: bool = True,
     dataset: str | None = None,
     version: str | None = None,
 ) -> ServingState:
-    """Load the model and movies written by ``kedro run`` through the project's Kedro catalog.
+    """Load the model, movies and published lists written by ``kedro run`` through the project's Kedro catalog.
 
     ``dataset``: the release whose outputs to serve (``kedro run --params dataset=...``); all of them
     come from that release's folders, so a model is never served with another release's movies.
@@ -472,8 +550,9 @@ def load_project_state(
     served from the files the last run wrote.
 
     All must be the files the (version's) run manifest lists, and from runs that agree (the model's run read
-    these movies); the model is unpickled from the very bytes whose checksum was checked. Anything else is
-    refused with an :class:`ArtifactsMissingError` saying what to run.
+    these movies; the published lists ``all_recommendations`` were computed from this model, by its run or by
+    a later one that read it); the model is unpickled, and the lists parsed, from the very bytes whose
+    checksum was checked. Anything else is refused with an :class:`ArtifactsMissingError` saying what to run.
     """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -513,7 +592,7 @@ def load_project_state(
         if version and served is None:
             raise ArtifactsMissingError(f"the catalog declares no {VERSIONS_DATASET}: cannot pin version {version}.")
         paths, loaders = {}, {}
-        for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET):
+        for name in (MODEL_DATASET, MOVIES_DATASET, COUNTS_DATASET, PUBLISHED_DATASET):
             dataset_of = catalog_dataset(catalog, name)
             path = local_path(dataset_of)
             if path is None:
@@ -536,11 +615,18 @@ def load_project_state(
             if manifest is None:
                 raise ManifestError("the catalog declares no run_manifest, so the model cannot be checked")
             fingerprints = manifest.verify_together(paths)
+            _require_lists_of_model(manifest, fingerprints, command)
             model = manifest.load_pickle(MODEL_DATASET, paths[MODEL_DATASET])
             reading = MOVIES_DATASET
             movies = loaders[MOVIES_DATASET].load()
             reading = COUNTS_DATASET
             counts = loaders[COUNTS_DATASET].load()
+            reading = PUBLISHED_DATASET
+            published = pd.read_csv(
+                io.BytesIO(manifest.read_verified(PUBLISHED_DATASET, paths[PUBLISHED_DATASET])),
+                usecols=list(PUBLISHED_COLUMNS),
+                dtype=PUBLISHED_COLUMNS,
+            )
         except ManifestError as error:
             raise ArtifactsMissingError(str(error)) from error
         except Exception as error:
@@ -570,11 +656,12 @@ def load_project_state(
         model,
         movies,
         model_info=info,
-        precompute=precompute,
         rating_counts=counts,
         reveal_ratings=settings.because_you_rated_ratings,
+        published=published,
     )
     state.settings = settings
+    state.model_file = (paths[MODEL_DATASET], fingerprints[MODEL_DATASET]["sha256"])
     # what --watch checks: the version pointer (a run or a rollback replaces it); nothing when pinned; the
     # model and manifest too while no version exists (the first version then takes over)
     pointer = (versions.path / POINTER,) if versions is not None else ()
