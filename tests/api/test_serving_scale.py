@@ -123,6 +123,9 @@ def test_fold_in_workers_setting():
     assert ServeSettings.from_config({"fold_in_workers": 3}, {}).fold_in_workers == 3
     with pytest.raises(UserError, match="serving.fold_in_workers must be a number >= 0, got -1"):
         ServeSettings.from_config({"fold_in_workers": -1}, {})
+    assert ServeSettings.from_config({"fold_in_worker_nice": 0}, {}).fold_in_worker_nice == 0
+    with pytest.raises(UserError, match="serving.fold_in_worker_nice must be a whole number, got 2.5"):
+        ServeSettings.from_config({"fold_in_worker_nice": 2.5}, {})
 
 
 def test_a_worker_never_unpickles_a_model_file_that_changed(tmp_path, fitted):
@@ -149,7 +152,7 @@ def test_fold_ins_run_in_worker_processes_and_a_reload_recycles_them(tmp_path, f
     second = ServingState(model, movies, model_info={"version": "second"}, published=published(model), fold_in=True)
     watched = tmp_path / "recommender.pkl"
     watched.write_bytes(b"first")
-    settings = ServeSettings(fold_in_workers=1)
+    settings = ServeSettings(fold_in_workers=1, fold_in_worker_nice=0)
     app = create_app(first, reload=lambda: second, watch=watched, interval=0.05, settings=settings)
     body = [{"movieId": BLOCK, "rating": 5}, {"movieId": 1, "rating": 4}]
     with TestClient(app) as client:

@@ -158,16 +158,16 @@ def _refreeze() -> None:
 
 
 class Serving:
-    """A :class:`ServingState` and what runs its model: worker processes (``workers`` > 0) or threads."""
+    """A :class:`ServingState` and what runs its model: ``settings.fold_in_workers`` processes, or threads (0)."""
 
-    def __init__(self, state: ServingState, workers: int) -> None:
-        self.state, self.size = state, workers
+    def __init__(self, state: ServingState, settings: ServeSettings) -> None:
+        self.state, self.size, self.nice = state, settings.fold_in_workers, settings.fold_in_worker_nice
         self.pool: ModelWorkers | None = None
 
     def start(self) -> ModelWorkers | None:
         """Start the worker processes (on the running event loop), if there are to be any."""
         if self.pool is None and self.size:
-            self.pool = ModelWorkers(self.state.worker_source(), self.size)
+            self.pool = ModelWorkers(self.state.worker_source(self.nice), self.size)
             self.pool.start()
         return self.pool
 
@@ -215,7 +215,7 @@ def create_app(
     settings = settings or ServeSettings()
     fold_ins = FoldInSlots(settings.max_concurrent_fold_ins)
     busy = {"Retry-After": str(settings.retry_after_seconds)}
-    current = [Serving(state, settings.fold_in_workers)]  # requests read current[0]; a reload swaps it at once
+    current = [Serving(state, settings)]  # requests read current[0]; a reload swaps it at once
     watch = (watch,) if isinstance(watch, FilePath) else tuple(watch or ())
 
     async def watch_model():
@@ -228,7 +228,7 @@ def create_app(
                 continue
             last = seen
             try:
-                new = Serving(await asyncio.to_thread(reload), settings.fold_in_workers)
+                new = Serving(await asyncio.to_thread(reload), settings)
             except Exception as error:
                 logger.warning("Keeping the current model: reloading failed: %s", error)
                 continue

@@ -48,9 +48,10 @@ class ServeSettings:
     max_concurrent_fold_ins: int = 2
     retry_after_seconds: int = 1
     fold_in_workers: int = 0  # conf ships 2; 0 (the library's default, e.g. in tests): threads of the server
+    fold_in_worker_nice: int = 5
     api_key: str | None = None
 
-    ZERO_ALLOWED = frozenset({"fold_in_workers"})
+    ZERO_ALLOWED = frozenset({"fold_in_workers", "fold_in_worker_nice"})
 
     @classmethod
     def from_config(cls, serving: dict[str, Any] | None, credentials: dict[str, Any] | None) -> ServeSettings:

@@ -223,11 +223,13 @@ class ServingState:
         gc.collect()
         gc.freeze()  # the lookups live for the process: keep them out of the collector's way (fewer pauses)
 
-    def worker_source(self):
-        """What a model worker process (:mod:`.workers`) builds the same state from."""
+    def worker_source(self, nice: int = 0):
+        """What a model worker process (:mod:`.workers`) builds the same state from (``nice``: its CPU
+        priority below this process's)."""
         from movie_recommender.api.workers import WorkerSource
 
-        common = {"movies": self._movies_table, "info": {}, "fold_in": self.fold_in, "reveal_ratings": self.reveal_ratings}
+        common = {"movies": self._movies_table, "info": {}, "fold_in": self.fold_in, "reveal_ratings": self.reveal_ratings,
+                  "nice": nice}  # fmt: skip
         if self.model_file is not None:  # the file the run manifest lists, and the sha256 checked here
             return WorkerSource(model_path=str(self.model_file[0]), sha256=self.model_file[1], **common)
         return WorkerSource(model_bytes=pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL), **common)

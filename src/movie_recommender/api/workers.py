@@ -13,8 +13,10 @@ between is never unpickled), or, for a model that lives only in memory (tests, n
 serving process's own pickle of it. It builds its own :class:`~movie_recommender.api.state.ServingState`
 and answers with the JSON body, which the serving process caches. A reload (``--watch``) starts a new
 pool for the new model and retires the old one once its running requests are answered; a worker that
-dies is started again on the next request. Workers are started with ``spawn`` (no ``fork`` of a
-process running an event loop and threads) and ignore Ctrl-C: the serving process stops them.
+dies is started again on the next request. Workers run ``serving.fold_in_worker_nice`` steps below the
+server's CPU priority, so that on a busy machine the event loop gets a core before model work does. They
+are started with ``spawn`` (no ``fork`` of a process running an event loop and threads) and ignore
+Ctrl-C: the serving process stops them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class WorkerSource:
     info: dict[str, Any]
     fold_in: bool
     reveal_ratings: bool
+    nice: int = 0
     model_path: str | None = None
     sha256: str | None = None
     model_bytes: bytes | None = field(default=None, repr=False)
@@ -108,6 +111,7 @@ def _answer(state, kind: str, args: tuple) -> tuple[str, Any]:
 def _worker_main(conn, source: WorkerSource) -> None:
     """A worker: load the model, say ``ready``, then answer tasks until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the server stops us
+    os.nice(source.nice)  # lower priority than the server: its event loop gets a core first
     try:
         state = _state(source)
     except BaseException as error:  # noqa: BLE001 - whatever it is, the serving process says it
