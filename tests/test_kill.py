@@ -122,6 +122,7 @@ def test_a_failed_run_is_not_recorded(done):
     """A run that fails after train: its model is refused like a killed run's."""
     project, _ = done
     everyone = project / "data/07_model_output/ml-100k/all_recommendations.csv"
+    published = everyone.read_bytes()
     everyone.unlink()
     everyone.mkdir()  # recommend_all cannot save its output
     served = load_project_state(project)
@@ -132,7 +133,9 @@ def test_a_failed_run_is_not_recorded(done):
     still = load_project_state(project)  # no version made: the last complete one is served
     assert still.info["model_version"] == served.info["model_version"] and still.info["class"] == "UserKNN"
     shutil.rmtree(project / "data/06_models/ml-100k/versions")
-    with pytest.raises(ArtifactsMissingError, match="not the file the run manifest lists"):
+    everyone.rmdir()
+    everyone.write_bytes(published)  # the last finished run's lists are back: the failed run's model is still refused
+    with pytest.raises(ArtifactsMissingError, match="recommender .*not the file the run manifest lists"):
         load_project_state(project)
 
 

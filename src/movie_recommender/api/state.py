@@ -193,7 +193,7 @@ class ServingState:
             (search_keys(movie["title"]), -self.rating_counts.get(movie_id, 0), movie["title"], movie_id)
             for movie_id, movie in sorted(self.movies.items())
         ]
-        self.similarity = ItemSimilarity(model.ratings_)
+        self.similarity = ItemSimilarity(model.data_.csc if hasattr(model, "data_") else model.ratings_)
         self.score_kind = score_kind(model)
         self.fold_in = supports_fold_in(model) if fold_in is None else fold_in
         self.info = {

@@ -130,6 +130,23 @@ def _worker_main(conn, source: WorkerSource) -> None:
 
 
 # ---------------------------------------------------------------------------- in the serving process
+@contextlib.contextmanager
+def _this_code_first():
+    """sys.path with this very package's folder first while a worker is spawned (the worker starts with a
+    copy of it): the worker runs the server's code (and its compiled-kernel cache), not another copy of
+    the project that bootstrapping a Kedro project put first on the path."""
+    import sys
+
+    import movie_recommender
+
+    here = str(Path(movie_recommender.__file__).resolve().parents[1])
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)  # the first occurrence: the one inserted above
+
+
 class _Worker:
     """One worker process and its pipe; started on demand, started again after it died."""
 
@@ -149,7 +166,8 @@ class _Worker:
         self.stop()
         parent, child = self.context.Pipe()
         self.process = self.context.Process(target=_worker_main, args=(child, self.source), name=self.name, daemon=True)
-        self.process.start()
+        with _this_code_first():
+            self.process.start()
         child.close()  # only the worker holds its end: its exit closes the pipe (EOFError here)
         self.conn = parent
         self._ready = asyncio.ensure_future(self._wait_ready(parent))

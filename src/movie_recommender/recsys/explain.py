@@ -15,17 +15,21 @@ class ItemSimilarity:
     """Cosine similarity between items, as rating vectors over users (a missing rating counts as 0).
 
     Args:
-        ratings: users x items sparse rating matrix (e.g. ``model.ratings_``).
+        ratings: users x items sparse rating matrix (e.g. ``model.ratings_``), or the same by column
+            (``model.data_.csc``): then its index arrays are shared, not converted or copied.
     """
 
     def __init__(self, ratings: sp.spmatrix) -> None:
-        matrix = sp.csc_matrix(ratings, dtype=np.float64)
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+        columns = ratings if ratings.format == "csc" else sp.csc_matrix(ratings)
+        columns.sort_indices()  # a no-op on the models' own column view (kept sorted)
+        n_users, n_items = columns.shape
+        data = columns.data.astype(np.float64)  # a copy, whatever the dtype
+        col = np.repeat(np.arange(n_items), np.diff(columns.indptr))
+        norms = np.sqrt(np.bincount(col, weights=data * data, minlength=n_items))
         inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        self.columns = (matrix @ sp.diags(inverse)).tocsc()  # unit-length item columns
-        self.columns.sort_indices()
-        self.rows = self.columns.T.tocsr()  # items x users, for fast row slicing
-        self.n_items = matrix.shape[1]
+        data *= inverse[col]  # unit-length item columns
+        self.rows = sp.csr_matrix((data, columns.indices, columns.indptr), shape=(n_items, n_users))  # items x users
+        self.n_items = n_items
 
     def similarity(self, left, right) -> np.ndarray:
         """Dense ``len(left) x len(right)`` cosine similarities between two lists of item columns."""
