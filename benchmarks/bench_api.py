@@ -431,7 +431,8 @@ def memory(pid: int) -> dict[int, tuple[float, float]]:
 
 
 def timed_fold_ins(port: int, movie_ids: list[int], clients: int, duration: float) -> dict:
-    """``clients`` connections POST fold-ins (20 ratings of popular movies each) back to back."""
+    """``clients`` connections POST fold-ins (20 ratings of popular movies each) back to back, each at
+    least one (a warm-up with a tiny ``duration`` still waits for a fold-in per connection)."""
     import threading
 
     latencies, statuses, lock = [], {}, threading.Lock()
@@ -440,7 +441,9 @@ def timed_fold_ins(port: int, movie_ids: list[int], clients: int, duration: floa
     def worker(seed: int) -> None:
         rng = random.Random(seed)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while time.monotonic() < deadline:
+        first = True
+        while first or time.monotonic() < deadline:
+            first = False
             body = json.dumps([{"movieId": m, "rating": rng.randint(1, 5)} for m in rng.sample(movie_ids, 20)])
             start = time.perf_counter()
             conn.request("POST", "/recommendations?n=10", body, {"Content-Type": "application/json"})
