@@ -50,8 +50,13 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, int, subprocess.CompletedProcess]:
-    """(wall seconds, peak RSS bytes of the process and its children together, result) of ``command``."""
+def run_measured(
+    command: list[str], cwd: Path, env: dict, interval: float = 0.1
+) -> tuple[float, int, subprocess.CompletedProcess]:
+    """(wall seconds, peak RSS bytes of the process and its children together, result) of ``command``.
+
+    The memory is sampled every ``interval`` seconds; the result's stdout holds stdout and stderr together.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak, done = [0], threading.Event()
@@ -59,7 +64,7 @@ def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, int, 
     def sample() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], _tree_rss(process.pid))
-            done.wait(0.1)
+            done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -22,40 +22,18 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_data import run_measured  # noqa: E402
+
 MASTERS = {"spark": "local[2]", "local-cluster": "local-cluster[2,1,2048]"}
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
 
 
 def project_copy(base: Path, master: str | None, archive: Path, dataset: str) -> Path:
@@ -80,26 +58,9 @@ def run(root: Path, dataset: str, spark: bool) -> dict:
     env.pop("MOVIELENS_100K", None)  # the archive is data/01_raw/<dataset>.zip
     command = [sys.executable, "-m", "kedro", "run", *(["--env", "spark"] if spark else []), "--params",
                f"dataset={dataset}"]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, tree_rss(process.pid))
-            stop.wait(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, stderr = process.communicate()
-    stop.set()
-    sampler.join()
-    seconds = time.perf_counter() - started
-    if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed in {root}:\n{stderr[-3000:]}")
+    seconds, peak, result = run_measured(command, root, env, interval=0.2)
+    if result.returncode:
+        raise SystemExit(f"{' '.join(command)} failed in {root}:\n{result.stdout[-3000:]}")
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20)}
 
 
