@@ -17,6 +17,8 @@ from movie_recommender.recsys import (
     ranking_metrics,
     rmse,
 )
+from movie_recommender.recsys.evaluate import result_row
+from movie_recommender.recsys.metrics import catalog_coverage
 
 
 @pytest.fixture
@@ -102,3 +104,21 @@ def test_evaluate_bad_input(split):
         evaluate_model(UserKNN(), train, test.head(0))
     with pytest.raises(ValueError, match=r"train lacks the column\(s\) \['rating'\]"):
         evaluate_model(UserKNN(), train.drop(columns="rating"), test)
+
+
+def test_result_row_is_the_evaluate_model_row(split):
+    train, test = split
+    result = evaluate_model(UserKNN(neighbours=5), train, test, k=5)
+    model = UserKNN(neighbours=5).fit(train)
+    recs = model.recommend_all(5, users=np.unique(test.userId))
+    ranking = ranking_metrics(recs, test, 5)
+    row = result_row(
+        5, ranking, recs, 200, 7.5, errors=(0.9, 0.7), seconds=(1.0, 2.0, 3.0), sizes=(len(train), len(test), 4)
+    )
+    assert list(row) == list(result)  # the same columns in the same order: the metrics table's
+    assert row["coverage@5"] == catalog_coverage(recs, 200) and row["novelty@5"] == 7.5
+    assert (row["rmse"], row["mae"]) == (0.9, 0.7)
+    assert (row["fit_seconds"], row["predict_seconds"], row["recommend_seconds"]) == (1.0, 2.0, 3.0)
+    assert (row["n_train"], row["n_test"], row["n_test_users_unknown"]) == (len(train), len(test), 4)
+    assert row["n_users_evaluated"] == ranking["n_users"] and "n_users" not in row
+    assert all(row[key] == ranking[key] for key in ranking if key != "n_users")

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movie_recommender.recsys import filter_min_ratings, parse_ratings
+from movie_recommender.recsys import Bias, evaluate_model, filter_min_ratings, parse_ratings
 from movie_recommender.recsys.metrics import novelty as pandas_novelty
 from movie_recommender.recsys.metrics import ranking_metrics
 from movie_recommender.recsys.splits import random_holdout, temporal_holdout, time_cut_holdout
 from movie_recommender.recsys_spark import als, processing, splits
+from movie_recommender.recsys_spark.evaluate import evaluate_als
 from movie_recommender.recsys_spark.evaluate import novelty as spark_novelty
 from movie_recommender.recsys_spark.evaluate import rating_errors
 from tests.conftest import make_members
@@ -133,6 +134,17 @@ def test_novelty_and_rating_errors_follow_the_project_definitions(spark, fitted)
     estimate = predicted.prediction.fillna(train.rating.mean()).clip(train.rating.min(), train.rating.max())
     assert rmse == pytest.approx(float(np.sqrt(np.mean((estimate - predicted.rating) ** 2))))
     assert mae == pytest.approx(float(np.mean(np.abs(estimate - predicted.rating))))
+
+
+def test_evaluate_als_row_has_the_pandas_row_columns(spark, fitted):
+    _, spark_train, train, test = fitted
+    n_items = int(pd.concat([train.movieId, test.movieId]).nunique())
+    explicit = {**SETTINGS, "implicit": False}
+    row = evaluate_als("als", explicit, spark_train, splits.to_spark(spark, test), 5, None, n_items)
+    assert list(row) == list(evaluate_model(Bias(), train, test, k=5))  # one metrics table for both engines
+    assert (row["n_train"], row["n_test"]) == (len(train), len(test)) and row["rmse"] > 0
+    assert row["n_users_evaluated"] == test.userId.nunique() and row["n_test_users_unknown"] == 0
+    assert 0 < row["coverage@5"] <= 1 and row["novelty@5"] > 0
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from .metrics import catalog_coverage, mae, novelty, ranking_metrics, rmse
 logger = logging.getLogger(__name__)
 USER, ITEM, RATING = "userId", "movieId", "rating"
 
-__all__ = ["evaluate_model", "evaluate_models"]
+__all__ = ["evaluate_model", "evaluate_models", "result_row"]
 
 
 def _check_tables(train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -33,6 +33,41 @@ def _check_tables(train: pd.DataFrame, test: pd.DataFrame) -> None:
             raise ValueError(f"{name} lacks the column(s) {missing}; expected {USER}, {ITEM}, {RATING}.")
     if test.empty:
         raise ValueError("test is empty: there is nothing to evaluate on. Check the split's test_fraction.")
+
+
+def result_row(
+    k: int,
+    ranking: Mapping[str, float],
+    recommendations: pd.DataFrame,
+    n_items: int,
+    novelty_value: float,
+    *,
+    errors: tuple[float, float],
+    seconds: tuple[float, float, float],
+    sizes: tuple[int, int, int],
+) -> dict:
+    """One row of the metrics table, in its column order: every engine's evaluation builds its rows here.
+
+    ``ranking`` is what :func:`~.metrics.ranking_metrics` returned for ``recommendations`` (its ``n_users``
+    becomes ``n_users_evaluated``); ``coverage@k`` is computed from ``recommendations`` and ``n_items``, the
+    catalog size. ``errors`` is (RMSE, MAE), ``seconds`` (fit, predict, recommend) and ``sizes`` (training
+    ratings, test ratings, test users unknown to the model); see :func:`evaluate_model` for their meaning.
+    """
+    (rmse_value, mae_value), (fit, predict, recommend), (n_train, n_test, unknown) = errors, seconds, sizes
+    return {
+        "rmse": rmse_value,
+        "mae": mae_value,
+        **{key: value for key, value in ranking.items() if key != "n_users"},
+        f"coverage@{k}": catalog_coverage(recommendations, n_items),
+        f"novelty@{k}": novelty_value,
+        "fit_seconds": fit,
+        "predict_seconds": predict,
+        "recommend_seconds": recommend,
+        "n_train": int(n_train),
+        "n_test": int(n_test),
+        "n_users_evaluated": ranking["n_users"],
+        "n_test_users_unknown": int(unknown),
+    }
 
 
 def _evaluate(
@@ -82,20 +117,11 @@ def _evaluate(
         n_items = int(pd.concat([movies[ITEM], train[ITEM], test[ITEM]]).nunique())
     else:
         n_items = int(pd.concat([train[ITEM], test[ITEM]]).nunique())
-    result = {
-        "rmse": rmse_value,
-        "mae": mae_value,
-        **{key: value for key, value in ranking.items() if key != "n_users"},
-        f"coverage@{k}": catalog_coverage(recommendations, n_items),
-        f"novelty@{k}": novelty(recommendations, train),
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-        "recommend_seconds": recommend_seconds,
-        "n_train": len(train),
-        "n_test": len(test),
-        "n_users_evaluated": ranking["n_users"],
-        "n_test_users_unknown": int(len(test_users) - len(known_users)),
-    }
+    result = result_row(
+        k, ranking, recommendations, n_items, novelty(recommendations, train), errors=(rmse_value, mae_value),
+        seconds=(fit_seconds, predict_seconds, recommend_seconds),
+        sizes=(len(train), len(test), len(test_users) - len(known_users)),
+    )
     logger.info(
         "%s%s: fit %.2f s, predict %.2f s, recommend %.2f s; RMSE %.4f, nDCG@%d %.4f, P@%d %.4f",
         prefix,

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from movie_recommender.recsys.metrics import catalog_coverage, ranking_metrics
+from movie_recommender.recsys.evaluate import result_row
+from movie_recommender.recsys.metrics import ranking_metrics
 
 from .als import fit_als, top_n_unrated
 
@@ -88,20 +89,10 @@ def evaluate_als(
     held_out = relevant.select(USER, ITEM, RATING).toPandas()  # what ranking_metrics counts as relevant
     ranking = ranking_metrics(recommendations, held_out, k, relevance_threshold)
     n_test_users = test_users.count()
-    result = {
-        "rmse": rmse_value,
-        "mae": mae_value,
-        **{key: value for key, value in ranking.items() if key != "n_users"},
-        f"coverage@{k}": catalog_coverage(recommendations, n_items),
-        f"novelty@{k}": novelty(recommendations, train),
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-        "recommend_seconds": recommend_seconds,
-        "n_train": train.count(),
-        "n_test": test.count(),
-        "n_users_evaluated": ranking["n_users"],
-        "n_test_users_unknown": int(n_test_users - recommendations[USER].nunique()),
-    }
+    sizes = (train.count(), test.count(), n_test_users - recommendations[USER].nunique())
+    result = result_row(k, ranking, recommendations, n_items, novelty(recommendations, train),
+                        errors=(rmse_value, mae_value), seconds=(fit_seconds, predict_seconds, recommend_seconds),
+                        sizes=sizes)
     logger.info(
         "%s: fit %.2f s, recommend %.2f s; RMSE %.4f, nDCG@%d %.4f",
         name, fit_seconds, recommend_seconds, rmse_value, k, result[f"ndcg@{k}"],
