@@ -96,3 +96,26 @@ def test_fit_and_scoring_stay_within_the_memory_formula(model):
     # scored (its timing varies: measured up to 7% over on a loaded machine)
     assert peak <= 1.2 * formula, (peak, formula)
     assert peak < 8 * data.n_ratings * model.n_factors  # not one ratings x factors array
+
+
+SHARED_SETTINGS = ("n_factors", "n_epochs", "lr", "reg", "seed", "init_std", "log_every")
+
+
+def test_svdpp_keeps_its_defaults_and_shares_biasedmf_settings_and_checks():
+    """SVDpp takes BiasedMF's SGD settings (not its solver) with its own (Surprise's) defaults: the same
+    parameters, attributes a pickle holds and messages for a bad value."""
+    assert SVDpp().get_params() == {"n_factors": 20, "n_epochs": 20, "lr": 0.007, "reg": 0.02, "seed": 0,
+                                    "init_std": 0.1, "log_every": 5}  # fmt: skip
+    assert BiasedMF().get_params() == {"n_factors": 50, "n_epochs": 10, "lr": 0.005, "reg": 0.12, "solver": "als",
+                                       "seed": 0, "init_std": 0.1, "log_every": 5}  # fmt: skip
+    assert set(vars(SVDpp())) == set(SHARED_SETTINGS) and set(vars(BiasedMF())) == {*SHARED_SETTINGS, "solver"}
+    given = dict(zip(SHARED_SETTINGS, (3, 4, 0.01, 0.5, 7, 0.2, 2)))
+    assert SVDpp(**given).get_params() == given
+    for name, bad in (("n_factors", 0), ("n_epochs", 1.5), ("lr", 0), ("reg", -1), ("seed", -1), ("init_std", -1),
+                      ("log_every", 0)):  # fmt: skip
+        messages = set()
+        for cls in (BiasedMF, SVDpp):
+            with pytest.raises(ValueError, match=rf"^{name} must be") as error:
+                cls(**{name: bad}).check_params()
+            messages.add(str(error.value))
+        assert len(messages) == 1, messages

@@ -111,14 +111,15 @@ class BiasedMF(Recommender):
         init_std: float = 0.1,
         log_every: int = 5,
     ) -> None:
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.lr = lr
-        self.reg = reg
+        self._set_sgd_params(n_factors, n_epochs, lr, reg, seed, init_std, log_every)
         self.solver = solver
-        self.seed = seed
-        self.init_std = init_std
-        self.log_every = log_every
+
+    def _set_sgd_params(
+        self, n_factors: int, n_epochs: int, lr: float, reg: float, seed: int, init_std: float, log_every: int
+    ) -> None:
+        """Keep the settings BiasedMF and SVDpp share (each class its own defaults; checked below)."""
+        self.n_factors, self.n_epochs, self.lr, self.reg = n_factors, n_epochs, lr, reg
+        self.seed, self.init_std, self.log_every = seed, init_std, log_every
 
     def _check_sgd_params(self) -> None:
         """The settings BiasedMF and SVDpp share."""
@@ -276,13 +277,7 @@ class SVDpp(BiasedMF):
         init_std: float = 0.1,
         log_every: int = 5,
     ) -> None:
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.lr = lr
-        self.reg = reg
-        self.seed = seed
-        self.init_std = init_std
-        self.log_every = log_every
+        self._set_sgd_params(n_factors, n_epochs, lr, reg, seed, init_std, log_every)
 
     def check_params(self) -> SVDpp:
         """Raise ValueError naming the first bad hyper-parameter; return self when all are valid."""
