@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import sqlite3
@@ -140,7 +141,7 @@ def test_serve_takes_the_current_complete_version_and_skips_incomplete_ones(proj
     data[-2] ^= 1
     model_file.unlink()
     model_file.write_bytes(bytes(data))
-    with pytest.raises(ArtifactsMissingError, match="is not the file the run manifest lists"):
+    with pytest.raises(ArtifactsMissingError, match=f"version {first.id}: .* changed after its run made the version"):
         load_project_state(project)
 
 
@@ -251,13 +252,114 @@ def test_rollback_selects_only_complete_versions(project):
     first.file("all_recommendations").write_bytes(bytes(data))
     for args in (["model", "rollback"], ["model", "rollback", first.id]):
         result = CliRunner().invoke(cli(), args)
-        assert result.exit_code == 1 and f"version {first.id}: all_recommendations" in result.output
-        assert "is not the file the run manifest lists" in result.output
+        changed = f"version {first.id}: {MODELS}/versions/{first.id}/all_recommendations.csv changed after its run"
+        assert result.exit_code == 1 and changed in result.output
     assert (project / MODELS / "versions/current.json").read_bytes() == before  # nothing switched
     assert model_class(project / MODELS / "recommender.pkl") == "Bias"
     first.file("movies").unlink()
     result = CliRunner().invoke(cli(), ["model", "rollback"])
     assert result.exit_code == 1 and f"{second.id} is the oldest complete version" in result.output
+
+
+def change_in_place(path: Path, grow: bool = False) -> None:
+    """Another content of the same size (the version stays complete, its sha256 no longer matches), or longer."""
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 1
+    path.unlink()  # the version's file may be a hard link to a run's output: leave that one alone
+    path.write_bytes(bytes(data) + (b"\n" if grow else b""))
+
+
+def last_line(output: str) -> str:
+    return [line for line in output.splitlines() if line.strip()][-1]
+
+
+@pytest.mark.parametrize(("changed", "grow"), [("recommender", False), ("recommendations", False), ("movies", True)])
+def test_a_changed_file_of_a_version_is_refused_in_one_line_naming_it_and_the_version(
+    project, changed, grow, monkeypatch
+):
+    """The model (which serving unpickles), a file serving does not read (recommendations.csv), or one whose size
+    changed too: kedro serve --version, kedro serve of the current version and kedro model rollback each end with
+    one line naming the version and the file and saying what to do, and change nothing."""
+    import uvicorn
+
+    def never(*args, **kwargs):
+        raise AssertionError("kedro serve started a server on a version with a changed file")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    first, second = versions_of(project).complete()
+    before = (project / MODELS / "versions/current.json").read_bytes()
+    change_in_place(first.file(changed), grow)
+    where = f"{MODELS}/versions/{first.id}/{first.files[changed]}"
+    refusal = rf"version {first.id}: {where} changed after its run made the version \(sha256 "
+    if grow:  # seen without reading it: the version is no longer complete
+        refusal = rf"version {first.id} is not complete \({first.files[changed]} changed after its run: \d+ bytes"
+
+    with pytest.raises(ArtifactsMissingError, match=refusal):
+        load_project_state(project, version=first.id)
+    listed = "(`kedro model list` shows them) or run `kedro run` to make a new one."
+    for args, remedy in (
+        (["serve", "--version", first.id], f"serve another version {listed}"),
+        (["serve", "--workers", "2", "--version", first.id], f"serve another version {listed}"),
+        (["model", "rollback", first.id], f"roll back to another version {listed}"),
+    ):
+        result = CliRunner().invoke(cli(), args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        line = last_line(result.output)
+        assert re.search(refusal, line) and remedy in line, line
+    assert (project / MODELS / "versions/current.json").read_bytes() == before  # nothing switched
+    assert model_class(project / MODELS / "recommender.pkl") == "Bias"
+
+    # the current version: the same line, with what to do when nothing is pinned
+    if grow:  # an incomplete current version is passed over for the newest complete one (tested above)
+        return
+    change_in_place(second.file(changed))
+    result = CliRunner().invoke(cli(), ["serve"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    line = last_line(result.output)
+    assert line.startswith(f"Cannot serve: version {second.id}: {MODELS}/versions/{second.id}/{second.files[changed]}")
+    assert "roll back to another version (`kedro model rollback`) or run `kedro run` to make a new one" in line
+
+
+def test_serve_with_workers_serves_the_pinned_version(project):
+    """kedro serve --workers 2 --version ID: both worker processes serve version ID (not the current one)."""
+    from tests.api.test_api import _wait
+    from tests.test_viz import free_port, get_json, stop
+
+    first, second = versions_of(project).complete()
+    port = free_port()
+    log = project / "serve.log"
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "serve", "--workers", "2", "--version", first.id, "--port", str(port),
+             "--watch", "0", "--no-access-log"],
+            cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    versions = versions_of(project)
+
+    def health() -> dict | None:
+        try:
+            return get_json(f"http://127.0.0.1:{port}/health", timeout=5)["model"]
+        except (OSError, ValueError):
+            return None
+
+    try:
+        started = _wait(lambda: server.poll() is not None or len(versions.leases()) == 2, timeout=90, every=0.2)
+        assert started and server.poll() is None, log.read_text()[-3000:]
+        assert _wait(lambda: health() is not None, timeout=30, every=0.2), log.read_text()[-3000:]
+        served = [health() for _ in range(8)]
+        assert {(h["model_version"], h["pinned"], h["class"]) for h in served} == {(first.id, True, "Popularity")}
+        # beyond the published top_n: the pinned version's model, run in a model worker process
+        beyond = get_json(f"http://127.0.0.1:{port}/users/1/recommendations?n=20", timeout=30)
+        assert beyond["model"] == "Popularity" and len(beyond["recommendations"]) > 10
+        leases = versions.leases()
+        assert len({lease["pid"] for lease in leases}) == 2  # two processes, each serving the pinned version
+        assert {(lease["version"], lease["pinned"]) for lease in leases} == {(first.id, True)}
+        assert versions.current_id() == second.id
+    finally:
+        stop(server)
+    assert server.returncode is not None
 
 
 def test_retention_prunes_old_versions_but_never_a_served_one(project):

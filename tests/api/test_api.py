@@ -311,14 +311,14 @@ def test_explanations_agree_for_short_and_long_lists(client):
     assert long[:10] == short and all("because_you_rated" in r for r in long)
 
 
-def _wait(condition, timeout=5.0):
+def _wait(condition, timeout=5.0, every=0.01):
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.01)
+        time.sleep(every)
     return False
 
 

@@ -560,14 +560,21 @@ def load_project_state(
     from kedro.framework.startup import bootstrap_project
 
     from movie_recommender.datasets.manifest import (
-        Manifest,
         ManifestError,
         catalog_dataset,
         display_path,
         load_manifest,
         local_path,
     )
-    from movie_recommender.datasets.versions import POINTER, VERSION_MANIFEST, VERSIONS_DATASET, VersionError, relocated
+    from movie_recommender.datasets.versions import (
+        CURRENT_REMEDY,
+        PINNED_REMEDY,
+        POINTER,
+        VERSION_MANIFEST,
+        VERSIONS_DATASET,
+        VersionError,
+        relocated,
+    )
 
     root = Path(project_path).resolve()
     if not (root / "pyproject.toml").is_file():
@@ -609,23 +616,27 @@ def load_project_state(
             paths[name], loaders[name] = path, dataset_of
         where = display_path(paths[MODEL_DATASET], root)
         reading = MODEL_DATASET
+        # a version's file that no longer matches its manifest: named with the version, and what to do about it
+        remedy = {} if served is None else {"remedy": PINNED_REMEDY if version else CURRENT_REMEDY}
         try:
             if served is not None:
-                manifest = Manifest(served.manifest, display_path(served.path / VERSION_MANIFEST, root))
+                manifest = served.manifest_of(display_path(served.path / VERSION_MANIFEST, root))
+                for name in served.files.keys() - paths.keys():  # every other file of the version is checked too
+                    manifest.verify_file(name, root / served.file(name), **remedy)
             else:
                 manifest = load_manifest(catalog)
             if manifest is None:
                 raise ManifestError("the catalog declares no run_manifest, so the model cannot be checked")
-            fingerprints = manifest.verify_together(paths)
+            fingerprints = manifest.verify_together(paths, **remedy)
             _require_lists_of_model(manifest, fingerprints, command)
-            model = manifest.load_pickle(MODEL_DATASET, paths[MODEL_DATASET])
+            model = manifest.load_pickle(MODEL_DATASET, paths[MODEL_DATASET], **remedy)
             reading = MOVIES_DATASET
             movies = loaders[MOVIES_DATASET].load()
             reading = COUNTS_DATASET
             counts = loaders[COUNTS_DATASET].load()
             reading = PUBLISHED_DATASET
             published = pd.read_csv(
-                io.BytesIO(manifest.read_verified(PUBLISHED_DATASET, paths[PUBLISHED_DATASET])),
+                io.BytesIO(manifest.read_verified(PUBLISHED_DATASET, paths[PUBLISHED_DATASET], **remedy)),
                 usecols=list(PUBLISHED_COLUMNS),
                 dtype=PUBLISHED_COLUMNS,
             )

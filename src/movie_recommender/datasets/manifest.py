@@ -112,9 +112,13 @@ class Manifest:
     Args:
         content: the loaded JSON, or None when there is no manifest yet.
         where: where it is stored, for messages.
+        version: the model version whose manifest it is (``versions/<id>/manifest.json``), for messages: a
+            file that no longer matches it changed after its run made the version.
     """
 
-    def __init__(self, content: Mapping[str, Any] | None, where: str = MANIFEST_DATASET) -> None:
+    def __init__(
+        self, content: Mapping[str, Any] | None, where: str = MANIFEST_DATASET, version: str | None = None
+    ) -> None:
         if content is not None and (not isinstance(content, Mapping) or content.get("format") != FORMAT):
             raise ManifestError(
                 f"the run manifest {where} is not in a format this version reads: "
@@ -123,6 +127,7 @@ class Manifest:
         self.content: dict[str, Any] = dict(content or {"format": FORMAT, "artifacts": {}, "runs": {}})
         self.exists = content is not None
         self.where = where
+        self.version = version
 
     @property
     def artifacts(self) -> dict[str, dict[str, Any]]:
@@ -174,6 +179,11 @@ class Manifest:
         return pickle.loads(self.read_verified(name, path, remedy))  # noqa: S301 - checked against the manifest
 
     def _compare(self, name: str, path: Path, entry: dict, seen: dict, remedy: str) -> None:
+        if seen["sha256"] != entry.get("sha256") and self.version is not None:
+            raise ManifestError(
+                f"version {self.version}: {display_path(path)} changed after its run made the version (sha256 "
+                f"{seen['sha256'][:12]}, its manifest lists {str(entry.get('sha256'))[:12]}). Refusing it; {remedy}."
+            )
         if seen["sha256"] != entry.get("sha256"):
             run = self.runs.get(entry.get("run"), {})
             raise ManifestError(

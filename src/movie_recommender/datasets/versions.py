@@ -54,6 +54,10 @@ POINTER = "current.json"
 LEASES = ".serving"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
 _TEMPORARY = re.compile(r"\.(?P<id>.+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp")
+# what to do about a version with a changed file: for `kedro model rollback`, a pinned and an unpinned `kedro serve`
+ROLLBACK_REMEDY = "roll back to another version (`kedro model list` shows them) or run `kedro run` to make a new one"
+PINNED_REMEDY = "serve another version (`kedro model list` shows them) or run `kedro run` to make a new one"
+CURRENT_REMEDY = "roll back to another version (`kedro model rollback`) or run `kedro run` to make a new one"
 
 
 class VersionError(UserError):
@@ -91,18 +95,20 @@ class Version:
     def created_at(self) -> str:
         return str((self.manifest or {}).get("version", {}).get("created_at", ""))
 
-    def checked(self, where: str | None = None) -> Manifest:
+    def manifest_of(self, where: str | None = None) -> Manifest:
+        """The version's manifest as a :class:`Manifest` (a file no longer matching it is named with the version)."""
+        return Manifest(self.manifest, where or display_path(self.path / VERSION_MANIFEST), version=self.id)
+
+    def checked(self, where: str | None = None, remedy: str = ROLLBACK_REMEDY) -> Manifest:
         """The version's manifest as a :class:`Manifest`, every file's sha256 checked; VersionError if one differs."""
         if not self.complete:
-            raise VersionError(
-                f"version {self.id} is not complete ({self.problem}): choose another (kedro model list)."
-            )
-        manifest = Manifest(self.manifest, where or str(self.path / VERSION_MANIFEST))
+            raise VersionError(f"version {self.id} is not complete ({self.problem}): {remedy}.")
+        manifest = self.manifest_of(where)
         for name in self.files:
             try:
-                manifest.verify_file(name, self.file(name), "choose another version (kedro model list)")
+                manifest.verify_file(name, self.file(name), remedy)
             except ManifestError as error:
-                raise VersionError(f"version {self.id}: {error}") from None
+                raise VersionError(str(error)) from None
         return manifest
 
 
@@ -216,8 +222,10 @@ class ModelVersions(AbstractDataset[Mapping[str, Any], list[Version]]):
                 size = (folder / file_name).stat().st_size
             except OSError:
                 return Version(folder.name, folder, content, f"{file_name} missing")
-            if size != content["artifacts"].get(name, {}).get("bytes"):
-                return Version(folder.name, folder, content, f"{file_name} is not the size its manifest lists")
+            listed = content["artifacts"].get(name, {}).get("bytes")
+            if size != listed:
+                problem = f"{file_name} changed after its run: {size} bytes, its {VERSION_MANIFEST} lists {listed}"
+                return Version(folder.name, folder, content, problem)
         return version
 
     def current_id(self) -> str | None:
@@ -228,15 +236,14 @@ class ModelVersions(AbstractDataset[Mapping[str, Any], list[Version]]):
             return None
         return str(value) if value else None
 
-    def resolve(self, pinned: str | None = None) -> Version | None:
-        """What ``kedro serve`` serves: ``pinned`` (which must be complete), else the current version when it is
-        complete, else the newest complete one (None when there is no complete version at all)."""
+    def resolve(self, pinned: str | None = None, remedy: str = PINNED_REMEDY) -> Version | None:
+        """What ``kedro serve`` serves: ``pinned`` (which must be complete; else VersionError ending with
+        ``remedy``), else the current version when it is complete, else the newest complete one (None when
+        there is no complete version at all)."""
         if pinned:
             version = self.get(pinned)
             if not version.complete:
-                raise VersionError(
-                    f"version {pinned} is not complete ({version.problem}): pin a complete one (kedro model list)."
-                )
+                raise VersionError(f"version {pinned} is not complete ({version.problem}): {remedy}.")
             return version
         complete = self.complete()
         current = self.current_id()
@@ -402,7 +409,7 @@ def rollback_target(versions: ModelVersions, version_id: str | None = None) -> t
     than the current one. VersionError when that is not a complete version, or there is none."""
     current = versions.resolve()
     if version_id:
-        target = versions.resolve(version_id)
+        target = versions.resolve(version_id, ROLLBACK_REMEDY)
     else:
         if current is None:
             raise VersionError(f"there is no complete version in {versions.path} to roll back from: run `kedro run`.")
