@@ -5,6 +5,7 @@ Runs in a temporary copy of the project, so the repository's data/ is never touc
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -78,6 +79,27 @@ def test_kedro_session_on_real_movielens(project, monkeypatch):
     assert everyone.userId.nunique() == 943 and (everyone.groupby("userId").size() == 10).all()
     assert (project / "data/06_models/ml-100k/recommender.pkl").stat().st_size > 0
     assert (project / "data/08_reporting/ml-100k/data_processing_summary.json").exists()
+
+
+# sha256 of what `kedro run --pipelines data_processing` writes from the official MovieLens 100k archive:
+# faster readers and writers must not change a byte (update only for an intended change of the outputs).
+DATA_PROCESSING_100K = {
+    "02_intermediate/ml-100k/ratings.csv": "5a7f3484cb92daa6d9560365bb6b74582d8a7026ef394ca6082e4bb8e23bfed0",
+    "02_intermediate/ml-100k/movies.csv": "1911c5887759b3b7feae9be3162a0d2991a0937a45ec7bc777d1f845ff84bec9",
+    "03_primary/ml-100k/movie_rating_counts.csv": "e1579bb177d7dbe52ddefd8c7ffebd1d5eb673142df1eee3d5fcaaed3429c072",
+    "03_primary/ml-100k/ratings_clean.csv": "3400881eda0376bb9bc48617f0d406a20f9a3c98801674da40874648c00303d5",
+    "08_reporting/ml-100k/data_processing_summary.json": "c45d4d9f57d6547cd7b4ff345fcc7b23936c298200dd7700661d4988b1dc71ed",
+}
+
+
+@pytest.mark.skipif(REAL_ARCHIVE is None, reason=SKIP_REAL)
+def test_data_processing_on_real_movielens_writes_the_same_bytes(project, monkeypatch):
+    monkeypatch.setenv("MOVIELENS_100K", str(REAL_ARCHIVE))
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        session.run(pipeline_names=["data_processing"])
+    written = {name: hashlib.sha256((project / "data" / name).read_bytes()).hexdigest() for name in DATA_PROCESSING_100K}
+    assert written == DATA_PROCESSING_100K
 
 
 def test_cli_on_synthetic_archive(project, tmp_path, members):

@@ -6,7 +6,7 @@
   process is gone); a reader opens either the old or the new file, never a partial one.
 - :class:`AtomicCSVDataset`, :class:`AtomicJSONDataset`, :class:`AtomicMatplotlibDataset`: kedro-datasets'
   CSV, JSON and Matplotlib datasets (same arguments, same previews in kedro-viz) whose local saves go
-  through the same temporary file and rename.
+  through the same temporary file and rename (tables of plain numbers: a faster writer, the same bytes).
 - :class:`AtomicSQLTableDataset`: kedro-datasets' ``pandas.SQLTableDataset`` whose table is a view over
   versioned rows: a save adds the new version and points the view at it in one transaction of plain row
   changes (SQLite or PostgreSQL), so readers at any isolation level see one whole version.
@@ -32,6 +32,8 @@ from kedro_datasets.pandas import CSVDataset, SQLTableDataset
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
+
+from .csv_writer import numeric_csv_writer
 
 VERSION_COLUMN = "_publish_version"  # AtomicSQLTableDataset: the version each stored row belongs to
 LOCK_ERRORS = {"55P03", "40P01"}  # PostgreSQL: lock_not_available (lock_timeout), deadlock_detected
@@ -189,7 +191,26 @@ class AtomicFileMixin:
 
 
 class AtomicCSVDataset(AtomicFileMixin, CSVDataset):
-    """``pandas.CSVDataset`` saved to a temporary file and renamed into place."""
+    """``pandas.CSVDataset`` saved to a temporary file and renamed into place.
+
+    A local, unversioned table of plain numbers saved with ``index: false`` only (the ratings tables) is
+    written by :func:`~movie_recommender.datasets.csv_writer.numeric_csv_writer`: the bytes ``to_csv``
+    writes, about ten times faster.
+    """
+
+    def save(self, data: pd.DataFrame) -> None:
+        write = None
+        if (
+            isinstance(data, pd.DataFrame)
+            and getattr(self, "_protocol", "file") in ("file", "local")
+            and self._version is None
+            and self._atomic_tmp is None
+        ):
+            write = numeric_csv_writer(data, self._save_args)
+        if write is None:
+            return super().save(data)
+        save_atomically(Path(str(self._get_save_path())), write)
+        self._invalidate_cache()
 
 
 class AtomicJSONDataset(AtomicFileMixin, JSONDataset):
