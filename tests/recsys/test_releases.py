@@ -85,6 +85,20 @@ def test_every_release_converts_to_the_contract(release, tmp_path):
         assert (got.rating % 1 == 0.5).any()  # half stars survive
 
 
+def test_loading_a_large_release_reads_only_the_first_line_of_its_files(tmp_path, monkeypatch):
+    """A member is streamed by convert; loading (and asking whether a file is there) never reads it whole."""
+    from movie_recommender.datasets.movielens import MovieLensFiles
+
+    path = write_archive("ml-25m", tmp_path / "ml-25m.zip", ratings_table(True), MOVIES)
+    opened = []
+    real_open = MovieLensFiles.open
+    monkeypatch.setattr(MovieLensFiles, "open", lambda self, name: opened.append(name) or real_open(self, name))
+    files = MovieLensArchiveDataset(dataset="ml-25m", source=str(path)).load()
+    assert sorted(opened) == ["movies.csv", "ratings.csv"]  # once each, for the first line (the layout check)
+    assert "ratings.csv" in files and "u.data" not in files
+    assert sorted(opened) == ["movies.csv", "ratings.csv"]
+
+
 def test_1m_titles_are_latin1_on_disk(tmp_path):
     path = write_archive("ml-1m", tmp_path / "ml-1m.zip", ratings_table(False), MOVIES)
     assert "Misérables".encode("latin-1") in zipfile.ZipFile(path).read("ml-1m/movies.dat")
