@@ -1,6 +1,9 @@
 """filter_min_ratings: thresholds repeated until both hold."""
 
+import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from movie_recommender.recsys import filter_min_ratings
 
@@ -31,3 +34,45 @@ def test_filter_nothing_to_remove_and_everything_removed():
     assert len(kept) == 4 and passes == []
     kept, passes = filter_min_ratings(ratings, 3, 1)
     assert kept.empty and passes[0]["ratings_removed"] == 4
+
+
+def reference_filter(ratings, min_user, min_item):
+    """The definition, one pandas lookup per row and pass (the implementation before numpy counting)."""
+    passes, current = [], ratings
+    while True:
+        after_users = current[current.userId.map(current.userId.value_counts()) >= min_user]
+        after_items = after_users[after_users.movieId.map(after_users.movieId.value_counts()) >= min_item]
+        removed = len(current) - len(after_items)
+        if removed == 0:
+            return current, passes
+        passes.append(
+            {
+                "pass": len(passes) + 1,
+                "users_removed": int(current.userId.nunique() - after_items.userId.nunique()),
+                "movies_removed": int(current.movieId.nunique() - after_items.movieId.nunique()),
+                "ratings_removed": int(removed),
+            }
+        )
+        current = after_items
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9), st.booleans()), min_size=0, max_size=120),
+    st.integers(0, 6),
+    st.integers(0, 6),
+)
+def test_filter_matches_the_definition_rows_index_and_passes(rows, min_user, min_item):
+    ratings = pd.DataFrame(
+        {
+            "userId": [float(u) if keep else np.nan for u, _, keep in rows] if any(not k for *_, k in rows)
+            else [u for u, _, _ in rows],  # a missing user id (NaN) in some tables
+            "movieId": np.array([m for _, m, _ in rows], dtype="int32"),
+            "rating": np.arange(len(rows), dtype="float32"),
+        },
+        index=np.arange(len(rows)) * 3 + 7,
+    )
+    kept, passes = filter_min_ratings(ratings, min_user, min_item)
+    expected, expected_passes = reference_filter(ratings, min_user, min_item)
+    pd.testing.assert_frame_equal(kept, expected)
+    assert passes == expected_passes
