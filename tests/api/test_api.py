@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -389,3 +390,28 @@ def test_serve_reads_the_chosen_release(project_copy, fitted):
     assert loaded.info["file"] == "data/06_models/ml-1m/recommender.pkl"
     with pytest.raises(ArtifactsMissingError, match=r"one of ml-100k, ml-1m, .* kedro serve --dataset ml-1m"):
         load_project_state(root, dataset="ml-2m")
+
+
+def test_explanations_and_similar_movies_come_from_the_models_stored_table(fitted):
+    """GET explains from the model's explanations_ (stored by `train`): each reason is among the target's
+    kept similar movies, whatever the cost of the exact product; the same table answers similar movies."""
+    model, movies, _ = fitted
+    exact = ItemSimilarity(model.ratings_)
+    narrow = pickle.loads(pickle.dumps(model)).fit_explanations(2)
+    state = ServingState(narrow, movies)
+    assert state._similarity is None  # nothing on demand was built
+    for user in (7, 13, 22):
+        body = orjson.loads(state.user_response(user, 10))
+        for rec in body["recommendations"]:
+            col = model._cols([rec["movieId"]])[0]
+            near = exact.most_similar(col, 2)[0]
+            assert len(rec["because_you_rated"]) <= 2
+            assert {model._cols([r["movieId"]])[0] for r in rec["because_you_rated"]} <= set(near.tolist())
+    full = ServingState(model, movies)  # no stored table: every similar movie kept (exact), built at start
+    assert full.explanations.neighbours == model.ratings_.shape[1] - 1
+    for movie in (3, 7, 12):
+        cols, sims = exact.most_similar(model._cols([movie])[0], MAX_N)
+        got = full.similar_to(movie)
+        assert [m["movieId"] for m in got] == model.item_ids_[cols].tolist()
+        assert [m["similarity"] for m in got] == [round(float(s), 4) for s in sims]
+    assert full._similarity is None

@@ -28,6 +28,7 @@ def test_registry():
         "movies",
         "params:model",
         "params:models",
+        "params:explain_neighbours",
         "params:user_id",
         "params:top_n",
     }

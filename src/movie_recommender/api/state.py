@@ -27,7 +27,7 @@ import pandas as pd
 from movie_recommender.api.guard import ServeSettings
 from movie_recommender.errors import UserError
 from movie_recommender.recsys.base import NoUsableRatingsError, Recommender
-from movie_recommender.recsys.explain import ItemSimilarity
+from movie_recommender.recsys.explain import ItemNeighbours, ItemSimilarity
 from movie_recommender.recsys.releases import DEFAULT_DATASET, UnknownDatasetError, get_release
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,16 @@ class ServingState:
             (search_keys(movie["title"]), -self.rating_counts.get(movie_id, 0), movie["title"], movie_id)
             for movie_id, movie in sorted(self.movies.items())
         ]
-        self.similarity = ItemSimilarity(model.data_.csc if hasattr(model, "data_") else model.ratings_)
+        self._similarity: ItemSimilarity | None = None
+        self.explanations: ItemNeighbours = getattr(model, "explanations_", None)
+        if self.explanations is None:  # a model trained before `train` stored them, or fitted elsewhere
+            big = model.ratings_.nnz > 1_000_000
+            logger.log(
+                logging.WARNING if big else logging.DEBUG,
+                "the model has no explanations_ (each movie's most similar movies, stored by `kedro run`): "
+                "computing them now, which takes minutes on millions of ratings; re-run `kedro run` to store them.",
+            )
+            self.explanations = ItemNeighbours(model.data_.csc if hasattr(model, "data_") else model.ratings_)
         self.score_kind = score_kind(model)
         self.fold_in = supports_fold_in(model) if fold_in is None else fold_in
         self.info = {
@@ -222,6 +231,14 @@ class ServingState:
         self._similar = BoundedCache(max_items=SIMILAR_CACHE_ITEMS)
         gc.collect()
         gc.freeze()  # the lookups live for the process: keep them out of the collector's way (fewer pauses)
+
+    @property
+    def similarity(self) -> ItemSimilarity:
+        """Item-item cosine on demand (built on first use: :meth:`similar_to` beyond the precomputed
+        explanations needs it)."""
+        if self._similarity is None:
+            self._similarity = ItemSimilarity(self.model.data_.csc if hasattr(self.model, "data_") else self.model.ratings_)
+        return self._similarity
 
     def worker_source(self, nice: int = 0):
         """What a model worker process (:mod:`.workers`) builds the same state from (``nice``: its CPU
@@ -316,7 +333,7 @@ class ServingState:
         row = self.require_user(user_id)
         rated = self.model.ratings_[row]
         targets = [self.item_cols[int(i)] for i in items]
-        reasons = self.similarity.because(rated.indices, rated.data, targets, k=REASONS)
+        reasons = self.explanations.because(rated.indices, rated.data, targets, k=REASONS)
         ratings = dict(zip(rated.indices.tolist(), rated.data.tolist()))
         return tuple(
             tuple(
@@ -392,7 +409,7 @@ class ServingState:
             table = self.model.popular(n, exclude=list(known))
         cols = [self.item_cols[int(i)] for i in table["movieId"]]
         reasons = (
-            self.similarity.because([self.item_cols[m] for m in known], list(known.values()), cols, k=REASONS)
+            self.explanations.because([self.item_cols[m] for m in known], list(known.values()), cols, k=REASONS)
             if known and strategy == "fold-in"
             else [[] for _ in cols]
         )
@@ -432,7 +449,13 @@ class ServingState:
         return self._similar.get_or_compute(movie_id, lambda: self._similar_to(col))
 
     def _similar_to(self, col: int) -> tuple[dict, ...]:
-        cols, sims = self.similarity.most_similar(col, MAX_N)
+        table = self.explanations
+        lo, hi = table.indptr[col], table.indptr[col + 1]
+        if hi - lo >= MAX_N or hi - lo < table.neighbours or table.neighbours >= table.n_items - 1:
+            # the table holds the top MAX_N, or every movie similar to this one
+            cols, sims = table.indices[lo:hi][:MAX_N], table.similarities[lo:hi][:MAX_N]
+        else:
+            cols, sims = self.similarity.most_similar(col, MAX_N)
         return tuple(
             {**self.movie(int(self.item_ids[c])), "similarity": round(float(s), 4)} for c, s in zip(cols, sims)
         )

@@ -106,6 +106,21 @@ class Recommender:
         content models only)."""
         raise NotImplementedError
 
+    def fit_explanations(self, neighbours: int | None = None) -> Recommender:
+        """Precompute each movie's ``neighbours`` most similar movies (cosine of the training rating columns;
+        ``None``: every movie on MovieLens 100k, at least 100 on larger data) as ``explanations_``, an
+        :class:`~movie_recommender.recsys.explain.ItemNeighbours`: the API's "because you rated" then costs
+        ``movies x neighbours`` per request, however many ratings the movies have. Returns self.
+
+        Cost: O(sum over users of their ratings squared), in compiled loops on every core; memory: see
+        :class:`~movie_recommender.recsys.explain.ItemNeighbours` (12 bytes per kept pair).
+        """
+        from .explain import ItemNeighbours
+
+        self._check_fitted()
+        self.explanations_ = ItemNeighbours(self.data_.csc if hasattr(self, "data_") else self.ratings_, neighbours)
+        return self
+
     # --------------------------------------------------------------- internals
     def _check_fitted(self) -> None:
         if not hasattr(self, "ratings_"):

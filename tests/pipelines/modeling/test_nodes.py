@@ -108,3 +108,17 @@ def test_recommend_all(model, clean_and_movies):
     )
     with pytest.raises(ValueError, match="top_n must be a whole number"):
         recommend_all(model, 0)
+
+
+def test_train_model_keeps_each_movies_similar_movies_for_explanations(model, clean_and_movies):
+    n_movies = model.ratings_.shape[1]
+    assert model.explanations_.neighbours == n_movies - 1  # null: every movie on small data (exact)
+    two = train_model(*clean_and_movies, "user_knn", {"user_knn": {"neighbours": 5}}, explain_neighbours=2)
+    assert two.explanations_.neighbours == 2
+    assert max(two.explanations_.indptr[1:] - two.explanations_.indptr[:-1]) <= 2
+
+
+@pytest.mark.parametrize("bad", [0, -3, "many", 2.5])
+def test_train_model_bad_explain_neighbours(clean_and_movies, bad):
+    with pytest.raises(ValueError, match=r"Parameter explain_neighbours must be a whole number >= 1"):
+        train_model(*clean_and_movies, "user_knn", {}, explain_neighbours=bad)

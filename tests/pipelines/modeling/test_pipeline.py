@@ -15,6 +15,7 @@ def modeling_catalog(members, user_id=1) -> DataCatalog:
     catalog["movies"] = movies
     catalog["params:model"] = "user_knn"
     catalog["params:models"] = {"user_knn": {"neighbours": 10, "similarity": "cosine"}}
+    catalog["params:explain_neighbours"] = None
     catalog["params:user_id"] = user_id
     catalog["params:top_n"] = 4
     return catalog

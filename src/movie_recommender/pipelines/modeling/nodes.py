@@ -23,13 +23,20 @@ from movie_recommender.recsys.movielens import MOVIE_COLUMNS
 logger = logging.getLogger(__name__)
 
 
-def train_model(ratings_clean: pd.DataFrame, movies: pd.DataFrame, model: str, models: dict) -> Recommender:
-    """Fit the model named by the model parameter, with its settings from models, on the clean ratings."""
+def train_model(
+    ratings_clean: pd.DataFrame, movies: pd.DataFrame, model: str, models: dict, explain_neighbours: int | None = None
+) -> Recommender:
+    """Fit the model named by the model parameter, with its settings from models, on the clean ratings;
+    then each movie's explain_neighbours most similar movies, which the API quotes (because_you_rated)."""
     check_ratings_table(ratings_clean, "ratings_clean")
     require_columns(movies, "movies", MOVIE_COLUMNS)
     require_movie_details(model, models, movies)
+    if explain_neighbours is not None:
+        explain_neighbours = require_int("explain_neighbours", explain_neighbours)
     model = model_from_params(model, models).fit(ratings_clean, movies)
     logger.info("Trained %r on %d users x %d movies.", model, *model.ratings_.shape)
+    model.fit_explanations(explain_neighbours)
+    logger.info("Kept the %d most similar movies of each movie for explanations.", model.explanations_.neighbours)
     return model
 
 

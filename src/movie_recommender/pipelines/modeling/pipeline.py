@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_model,
-                ["ratings_clean", "movies", "params:model", "params:models"],
+                ["ratings_clean", "movies", "params:model", "params:models", "params:explain_neighbours"],
                 "recommender",
                 name="train",
             ),
