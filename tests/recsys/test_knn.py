@@ -325,3 +325,41 @@ def test_support_ranking_equals_plain_loop(amplify):
         dict(zip(ratings.movieId[ratings.userId == user], ratings.rating[ratings.userId == user])), 5
     )
     assert list(new.movieId) == best
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "cosine_common", "pearson", "pearson_baseline"])
+@pytest.mark.parametrize("centering", ["none", "mean", "baseline"])
+@pytest.mark.parametrize("ranking", ["rating", "support"])
+@pytest.mark.parametrize("search", ["exact", "svd"])
+def test_fold_in_from_the_votes_equals_the_dense_ranking(similarity, centering, ranking, search):
+    """The fold-in ranks from the neighbours' votes in the calling thread (``_top_new``): the very lists and
+    scores of the dense path (``_rank_vector`` + ``_top``), ties included (integer ratings)."""
+    ratings = random_ratings(n_users=60, n_items=40, density=0.3, seed=7, integer=True)
+    model = UserKNN(neighbours=4, similarity=similarity, centering=centering, ranking=ranking, search=search,
+                    pool=8 if search == "svd" else None, search_dims=6, shrinkage=2.0).fit(ratings)  # fmt: skip
+    assert model.search_ == search
+    rng = np.random.default_rng(1)
+    counts = model._item_popularity()[0]
+    for _ in range(12):
+        rated = rng.choice(model.item_ids_, rng.integers(1, 15), replace=False)
+        row = model.fold_in_row(dict(zip(rated, rng.integers(1, 6, len(rated)).astype(float))))
+        for n in (1, 5, len(model.item_ids_)):
+            cols, scores = model._top_new(row, n, counts)
+            want_cols, want_scores = model._top_new_dense(row, n, counts)
+            np.testing.assert_array_equal(cols, want_cols)
+            np.testing.assert_array_equal(scores, want_scores)
+
+
+def test_fold_ins_count_the_ratings_of_each_movie_once_per_fit(monkeypatch):
+    model = UserKNN(neighbours=5).fit(random_ratings())
+    first = model.recommend_new({2: 5.0, 7: 3.0}, 4)
+    counts = model._item_popularity()[0]
+    counts[:] = -1  # a copy: the next caller gets the counts
+    assert (model._item_popularity()[0] > 0).any() and (model._item_popularity()[0] >= 0).all()
+    other = random_ratings(n_items=12, seed=5)
+    assert len(UserKNN(neighbours=5).fit(other)._item_popularity()[0]) == 12
+    assert len(model.fit(other)._item_popularity()[0]) == 12  # a refit counts its own ratings
+    model.fit(random_ratings())
+    model.recommend_new({2: 5.0}, 1)
+    monkeypatch.setattr(type(model.ratings_), "getnnz", lambda *a, **k: pytest.fail("every rating counted again"))
+    pd.testing.assert_frame_equal(model.recommend_new({2: 5.0, 7: 3.0}, 4), first)

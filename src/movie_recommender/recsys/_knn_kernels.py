@@ -127,6 +127,21 @@ def _candidate_row(q_idx, q_val, self_row, mode, norms_sq, own_norm_sq, candidat
     return _keep_best(cand, csim, count, pool, out_idx, out_sim)
 
 
+@njit(cache=True)
+def _neighbours_row(q_idx, q_val, self_row, candidates, exact, mode, norms_sq, c_ptr, c_idx, c_val, r_ptr, r_idx,
+                    r_val, min_support, shrinkage, amplify, pool, dot, own, other, support, touched, dense, rated,
+                    cand, csim, out_idx, out_sim):
+    """One query row of :func:`neighbours` (scratch handed in); returns how many neighbours it wrote."""
+    own_sq = 0.0
+    for e in range(len(q_val)):
+        own_sq += q_val[e] * q_val[e]
+    if exact:
+        return _exact_row(q_idx, q_val, self_row, mode, norms_sq, own_sq, c_ptr, c_idx, c_val, min_support,
+                          shrinkage, amplify, pool, dot, own, other, support, touched, cand, csim, out_idx, out_sim)
+    return _candidate_row(q_idx, q_val, self_row, mode, norms_sq, own_sq, candidates, r_ptr, r_idx, r_val,
+                          min_support, shrinkage, amplify, pool, dense, rated, cand, csim, out_idx, out_sim)
+
+
 @njit(cache=True, parallel=True)
 def neighbours(q_ptr, q_idx, q_val, self_rows, candidates, mode, norms_sq, c_ptr, c_idx, c_val,
                r_ptr, r_idx, r_val, min_support, shrinkage, amplify, pool, n_threads):
@@ -157,17 +172,34 @@ def neighbours(q_ptr, q_idx, q_val, self_rows, candidates, mode, norms_sq, c_ptr
         rated = np.zeros(per_item, dtype=np.bool_)
         for q in range(t, n_q, n_threads):
             lo, hi = q_ptr[q], q_ptr[q + 1]
-            own_sq = 0.0
-            for e in range(lo, hi):
-                own_sq += q_val[e] * q_val[e]
-            if exact:
-                out_n[q] = _exact_row(q_idx[lo:hi], q_val[lo:hi], self_rows[q], mode, norms_sq, own_sq, c_ptr,
-                                      c_idx, c_val, min_support, shrinkage, amplify, pool, dot, own, other,
-                                      support, touched, cand, csim, out_idx[q], out_sim[q])
-            else:
-                out_n[q] = _candidate_row(q_idx[lo:hi], q_val[lo:hi], self_rows[q], mode, norms_sq, own_sq,
-                                          candidates[q], r_ptr, r_idx, r_val, min_support, shrinkage, amplify,
-                                          pool, dense, rated, cand, csim, out_idx[q], out_sim[q])
+            out_n[q] = _neighbours_row(q_idx[lo:hi], q_val[lo:hi], self_rows[q], candidates[q], exact, mode,
+                                       norms_sq, c_ptr, c_idx, c_val, r_ptr, r_idx, r_val, min_support, shrinkage,
+                                       amplify, pool, dot, own, other, support, touched, dense, rated, cand, csim,
+                                       out_idx[q], out_sim[q])
+    return out_idx, out_sim, out_n
+
+
+@njit(cache=True)
+def neighbours_one(q_idx, q_val, candidates, mode, norms_sq, c_ptr, c_idx, c_val, r_ptr, r_idx, r_val,
+                   min_support, shrinkage, amplify, pool):
+    """:func:`neighbours` of one new user (no training row), in the calling thread: a fold-in does
+    microseconds of work per neighbour, and a parallel region waits for every thread of the pool to be
+    scheduled (milliseconds on a busy machine). ``candidates``: a 1-d row, empty for every user."""
+    n_users = len(norms_sq)
+    n_items = len(c_ptr) - 1
+    exact = len(candidates) == 0
+    width = n_users if exact else len(candidates)
+    per_user = n_users if exact else 0
+    per_item = 0 if exact else n_items
+    out_idx = np.full((1, pool), -1, dtype=np.int64)
+    out_sim = np.zeros((1, pool))
+    out_n = np.zeros(1, dtype=np.int64)
+    out_n[0] = _neighbours_row(q_idx, q_val, -1, candidates, exact, mode, norms_sq, c_ptr, c_idx, c_val, r_ptr,
+                               r_idx, r_val, min_support, shrinkage, amplify, pool, np.zeros(per_user),
+                               np.zeros(per_user), np.zeros(per_user), np.zeros(per_user),
+                               np.empty(per_user, dtype=np.int64), np.zeros(per_item),
+                               np.zeros(per_item, dtype=np.bool_), np.empty(width, dtype=np.int64),
+                               np.empty(width), out_idx[0], out_sim[0])
     return out_idx, out_sim, out_n
 
 
@@ -203,6 +235,40 @@ def vote(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, n_items, n
     return num, den
 
 
+@njit(cache=True)
+def _top_row(scores, self_col, width, heap_v, heap_i):
+    """Heap of the ``width`` largest ``scores`` (skipping ``self_col``) in ``heap_v``/``heap_i``; returns its size."""
+    size = 0
+    for j in range(len(scores)):
+        if j == self_col:
+            continue
+        x = scores[j]
+        if size < width:  # push, sift up
+            pos = size
+            size += 1
+            while pos > 0:
+                parent = (pos - 1) // 2
+                if heap_v[parent] <= x:
+                    break
+                heap_v[pos], heap_i[pos] = heap_v[parent], heap_i[parent]
+                pos = parent
+            heap_v[pos], heap_i[pos] = x, j
+        elif x > heap_v[0]:  # replace the smallest, sift down
+            pos = 0
+            while True:
+                child = 2 * pos + 1
+                if child >= size:
+                    break
+                if child + 1 < size and heap_v[child + 1] < heap_v[child]:
+                    child += 1
+                if heap_v[child] >= x:
+                    break
+                heap_v[pos], heap_i[pos] = heap_v[child], heap_i[child]
+                pos = child
+            heap_v[pos], heap_i[pos] = x, j
+    return size
+
+
 @njit(cache=True, parallel=True)
 def top_candidates(scores, self_cols, width, n_threads):
     """Columns of the ``width`` largest scores of each row (any order; -1 pads), skipping ``self_cols``."""
@@ -212,35 +278,31 @@ def top_candidates(scores, self_cols, width, n_threads):
         heap_v = np.empty(width, dtype=scores.dtype)
         heap_i = np.empty(width, dtype=np.int64)
         for q in range(t, n_q, n_threads):
-            size = 0
-            for j in range(n):
-                if j == self_cols[q]:
-                    continue
-                x = scores[q, j]
-                if size < width:  # push, sift up
-                    pos = size
-                    size += 1
-                    while pos > 0:
-                        parent = (pos - 1) // 2
-                        if heap_v[parent] <= x:
-                            break
-                        heap_v[pos], heap_i[pos] = heap_v[parent], heap_i[parent]
-                        pos = parent
-                    heap_v[pos], heap_i[pos] = x, j
-                elif x > heap_v[0]:  # replace the smallest, sift down
-                    pos = 0
-                    while True:
-                        child = 2 * pos + 1
-                        if child >= size:
-                            break
-                        if child + 1 < size and heap_v[child + 1] < heap_v[child]:
-                            child += 1
-                        if heap_v[child] >= x:
-                            break
-                        heap_v[pos], heap_i[pos] = heap_v[child], heap_i[child]
-                        pos = child
-                    heap_v[pos], heap_i[pos] = x, j
+            size = _top_row(scores[q], self_cols[q], width, heap_v, heap_i)
             out[q, :size] = heap_i[:size]
+    return out
+
+
+@njit(cache=True)
+def project_one(idx, val, components):
+    """``components[:, idx] @ val`` in float64, summed over the entries in order: what scipy's sparse row
+    times ``components.T`` gives, without converting the whole of ``components`` (search_dims x items)."""
+    out = np.zeros(components.shape[0])
+    for e in range(len(idx)):
+        a = val[e]
+        for k in range(components.shape[0]):
+            out[k] += a * np.float64(components[k, idx[e]])
+    return out
+
+
+@njit(cache=True)
+def top_candidates_one(scores, width):
+    """:func:`top_candidates` of one row of scores (no column skipped), in the calling thread."""
+    heap_v = np.empty(width, dtype=scores.dtype)
+    heap_i = np.empty(width, dtype=np.int64)
+    size = _top_row(scores, -1, width, heap_v, heap_i)
+    out = np.full(width, -1, dtype=np.int64)
+    out[:size] = heap_i[:size]
     return out
 
 
@@ -317,6 +379,69 @@ def _better(s1, t1, c1, j1, s2, t2, c2, j2):
     return j1 < j2
 
 
+@njit(cache=True)
+def _vote_top_row(nbr_idx, nbr_sim, voters, k, by_support, r_ptr, r_idx, r_val, centering, centre, item_bias,
+                  x_idx, item_counts, n, num, den, counts, excluded, touched, best_s, best_t, best_c, best_j,
+                  out_cols, out_scores):
+    """One query row of :func:`vote_top` (scratch handed in, left zeroed): its ``voters`` first neighbours
+    vote, ``x_idx`` are its excluded items, ``centre`` its ``user_centre``; writes its top ``n``."""
+    n_touched = 0
+    for m in range(voters):
+        v, w = nbr_idx[m], nbr_sim[m]
+        for f in range(r_ptr[v], r_ptr[v + 1]):
+            j = r_idx[f]
+            if counts[j] == 0:
+                touched[n_touched] = j
+                n_touched += 1
+            if by_support:
+                counts[j] = 1
+                den[j] += w
+            elif counts[j] < k:
+                counts[j] += 1
+                num[j] += w * r_val[f]
+                den[j] += w
+    for e in range(len(x_idx)):
+        excluded[x_idx[e]] = True
+    size = 0
+    for a in range(n_touched):
+        j = touched[a]
+        if excluded[j] or not den[j] > 0.0:
+            continue
+        if by_support:
+            s, tb = den[j], 0.0
+        else:
+            s = num[j] / den[j]
+            if centering == 1:
+                s += centre
+            elif centering == 2:
+                s += centre + item_bias[j]
+            tb = den[j]
+        if not np.isfinite(s):
+            continue
+        c = item_counts[j]
+        if size == n and not _better(s, tb, c, j, best_s[n - 1], best_t[n - 1], best_c[n - 1], best_j[n - 1]):
+            continue
+        pos = size if size < n else n - 1
+        while pos > 0 and _better(s, tb, c, j, best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1]):
+            if pos < n:
+                best_s[pos], best_t[pos], best_c[pos], best_j[pos] = (
+                    best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1])
+            pos -= 1
+        best_s[pos], best_t[pos], best_c[pos], best_j[pos] = s, tb, c, j
+        if size < n:
+            size += 1
+    for a in range(size):
+        out_cols[a] = best_j[a]
+        out_scores[a] = best_s[a]
+    for a in range(n_touched):
+        j = touched[a]
+        num[j] = 0.0
+        den[j] = 0.0
+        counts[j] = 0
+    for e in range(len(x_idx)):
+        excluded[x_idx[e]] = False
+
+
 @njit(cache=True, parallel=True)
 def vote_top(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, centering, user_centre, item_bias,
              x_ptr, x_idx, item_counts, n, n_threads):
@@ -344,62 +469,26 @@ def vote_top(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, center
         best_c = np.empty(n)
         best_j = np.empty(n, dtype=np.int64)
         for q in range(t, n_q, n_threads):
-            n_touched = 0
             voters = min(k, nbr_n[q]) if by_support else nbr_n[q]
-            for m in range(voters):
-                v, w = nbr_idx[q, m], nbr_sim[q, m]
-                for f in range(r_ptr[v], r_ptr[v + 1]):
-                    j = r_idx[f]
-                    if counts[j] == 0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    if by_support:
-                        counts[j] = 1
-                        den[j] += w
-                    elif counts[j] < k:
-                        counts[j] += 1
-                        num[j] += w * r_val[f]
-                        den[j] += w
-            for e in range(x_ptr[q], x_ptr[q + 1]):
-                excluded[x_idx[e]] = True
-            size = 0
-            for a in range(n_touched):
-                j = touched[a]
-                if excluded[j] or not den[j] > 0.0:
-                    continue
-                if by_support:
-                    s, tb = den[j], 0.0
-                else:
-                    s = num[j] / den[j]
-                    if centering == 1:
-                        s += user_centre[q]
-                    elif centering == 2:
-                        s += user_centre[q] + item_bias[j]
-                    tb = den[j]
-                if not np.isfinite(s):
-                    continue
-                c = item_counts[j]
-                if size == n and not _better(s, tb, c, j, best_s[n - 1], best_t[n - 1], best_c[n - 1], best_j[n - 1]):
-                    continue
-                pos = size if size < n else n - 1
-                while pos > 0 and _better(s, tb, c, j, best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1]):
-                    if pos < n:
-                        best_s[pos], best_t[pos], best_c[pos], best_j[pos] = (
-                            best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1])
-                    pos -= 1
-                best_s[pos], best_t[pos], best_c[pos], best_j[pos] = s, tb, c, j
-                if size < n:
-                    size += 1
-            for a in range(size):
-                out_cols[q, a] = best_j[a]
-                out_scores[q, a] = best_s[a]
-            for a in range(n_touched):
-                j = touched[a]
-                num[j] = 0.0
-                den[j] = 0.0
-                counts[j] = 0
-            for e in range(x_ptr[q], x_ptr[q + 1]):
-                excluded[x_idx[e]] = False
+            _vote_top_row(nbr_idx[q], nbr_sim[q], voters, k, by_support, r_ptr, r_idx, r_val, centering,
+                          user_centre[q], item_bias, x_idx[x_ptr[q]:x_ptr[q + 1]], item_counts, n, num, den, counts,
+                          excluded, touched, best_s, best_t, best_c, best_j, out_cols[q], out_scores[q])
+    return out_cols, out_scores
+
+
+@njit(cache=True)
+def vote_top_one(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, centering, centre, item_bias,
+                 x_idx, item_counts, n):
+    """:func:`vote_top` of one query (a fold-in: ``nbr_*`` its 1-d neighbours, ``x_idx`` its rated items,
+    ``centre`` its ``user_centre``), in the calling thread. Returns (columns, scores), each of length ``n``."""
+    n_items = len(item_counts)
+    out_cols = np.full(n, -1, dtype=np.int64)
+    out_scores = np.full(n, -np.inf)
+    voters = min(k, nbr_n) if by_support else nbr_n
+    _vote_top_row(nbr_idx, nbr_sim, voters, k, by_support, r_ptr, r_idx, r_val, centering, centre, item_bias, x_idx,
+                  item_counts, n, np.zeros(n_items), np.zeros(n_items), np.zeros(n_items, dtype=np.int64),
+                  np.zeros(n_items, dtype=np.bool_), np.empty(n_items, dtype=np.int64), np.empty(n), np.empty(n),
+                  np.empty(n), np.empty(n, dtype=np.int64), out_cols, out_scores)
     return out_cols, out_scores
 
 

@@ -93,6 +93,7 @@ class Recommender:
 
         self.check_params()
         self.data_ = as_rating_data(ratings)
+        self._popularity = None  # what _item_popularity computes, for these ratings
         shape = self.data_.n_users, self.data_.n_items, self.data_.n_ratings
         check_memory(type(self).__name__, *self.peak_memory(*shape), shape)  # refuse before any heavy work
         self.ratings_, self.user_ids_, self.item_ids_ = self.data_.matrix, self.data_.user_ids, self.data_.item_ids
@@ -168,9 +169,13 @@ class Recommender:
         return rows
 
     def _item_popularity(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per item (column): number of training ratings (floats) and mean training rating."""
-        counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
-        return counts, np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1)
+        """Per item (column): number of training ratings (floats) and mean training rating (copies of
+        arrays computed once per fit: two passes over every rating, too slow for each fold-in)."""
+        found = self.__dict__.get("_popularity")
+        if found is None:
+            counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
+            found = self._popularity = (counts, np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1))
+        return found[0].copy(), found[1].copy()
 
     def _clip(self, estimates: np.ndarray) -> np.ndarray:
         return np.clip(estimates, *self.rating_range_)
@@ -350,12 +355,25 @@ class Recommender:
 
         n = check_count("n", n)
         row = self.fold_in_row(ratings)
+        counts = self._item_popularity()[0]
+        direct = self._top_new(row, n, counts)
+        top, scores = direct if direct is not None else self._top_new_dense(row, n, counts)
+        score = self._reported(scores)
+        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": score})
+
+    def _top_new(self, row: sp.csr_matrix, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """What ``_top_new_dense`` returns, computed by the model without scoring every item, or None (the
+        default) to rank ``_rank_vector``'s dense scores. A model that overrides it ranks the same way."""
+        return None
+
+    def _top_new_dense(self, row: sp.csr_matrix, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A new user's top ``n`` (columns, ranking scores before ``_reported``) from ``_rank_vector``:
+        rated items excluded, ties to the model's tie-break, then to ``counts``, then the smaller id."""
         scores, tiebreak = self._rank_vector(row)
         scores = np.array(scores, dtype=np.float64).ravel()
         scores[row.indices] = -np.inf
-        top = self._top(scores, [tiebreak, self._item_popularity()[0]], self.item_ids_, n)
-        score = self._reported(scores[top])
-        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), ITEM: self.item_ids_[top], "score": score})
+        top = self._top(scores, [tiebreak, counts], self.item_ids_, n)
+        return top, scores[top]
 
     def popular(self, n: int = 10, exclude=()) -> pd.DataFrame:
         """The ``n`` most rated items (ties: higher mean rating, then smaller id), as ``rank, movieId, score``."""

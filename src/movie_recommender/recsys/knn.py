@@ -231,8 +231,9 @@ class UserKNN(Recommender):
         self.embedding_ = (u * s).astype(np.float32)
         self.components_ = vt.astype(np.float32)
 
-    def _new_user(self, row: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-        """A new user's similarity row and their centre ``c_ui`` over all items (fold-in)."""
+    def _new_user_values(self, row: sp.csr_matrix) -> tuple[sp.csr_matrix, float]:
+        """A new user's similarity row and the part of their centre that is theirs: 0 (no centering), their
+        mean rating (``"mean"``) or ``mu + b_u`` (``"baseline"``, to which each item adds ``b_i``)."""
         mu = self.global_mean_
         b_u = fold_in_user_bias(row, mu, self.item_bias_, BASELINE["reg_user"])
         mean = float(row.data.mean())
@@ -241,8 +242,13 @@ class UserKNN(Recommender):
             values = _with_data(row, row.data - mean)
         elif self.similarity == "pearson_baseline":
             values = _with_data(row, row.data - (mu + b_u + self.item_bias_[row.indices]))
+        return values, {"none": 0.0, "mean": mean, "baseline": mu + b_u}[self.centering]
+
+    def _new_user(self, row: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+        """A new user's similarity row and their centre ``c_ui`` over all items (fold-in)."""
+        values, own = self._new_user_values(row)
         n_items = row.shape[1]
-        centre = {"none": np.zeros(n_items), "mean": np.full(n_items, mean), "baseline": mu + b_u + self.item_bias_}
+        centre = {"none": np.zeros(n_items), "mean": np.full(n_items, own), "baseline": own + self.item_bias_}
         return values, centre[self.centering][None, :]
 
     def _centre_block(self, rows: np.ndarray) -> np.ndarray:
@@ -273,11 +279,14 @@ class UserKNN(Recommender):
             needed += threads * 40 * n_users
         return needed, "Lower models.user_knn.pool or batch_size, or use fewer ratings."
 
-    def _neighbours(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def _neighbours(
+        self, block: sp.csr_matrix, rows: np.ndarray | None = None, one: bool = False
+    ) -> tuple[np.ndarray, ...]:
         """The ``pool`` most similar training users of each sparse rating row, best first.
 
         ``rows`` are the block's own matrix rows, if it is taken from training: a user is never
-        its own neighbour. Returns (user rows, similarities, counts).
+        its own neighbour. ``one``: the block is one new user (a fold-in), searched in the calling
+        thread by the same loops. Returns (user rows, similarities, counts).
         """
         from . import _knn_kernels as kernels
 
@@ -290,13 +299,26 @@ class UserKNN(Recommender):
                 query = self.embedding_[rows]
             else:
                 norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
-                query = np.asarray(sp.diags(1.0 / np.maximum(norms, 1e-300)) @ block @ self.components_.T)
+                if one:  # the same sums, without a float64 copy of components_ (items x search_dims) per call
+                    unit = block.data * (1.0 / np.maximum(norms[0], 1e-300))
+                    query = kernels.project_one(block.indices, unit, self.components_)[None, :]
+                else:
+                    query = np.asarray(sp.diags(1.0 / np.maximum(norms, 1e-300)) @ block @ self.components_.T)
             scores = np.asarray(query, dtype=np.float32) @ self.embedding_.T
             width = min(SEARCH_OVERSAMPLE * pool, len(self.user_ids_))
-            candidates = kernels.top_candidates(scores, self_rows, width, threads)
+            if one:
+                candidates = kernels.top_candidates_one(scores[0], width)[None, :]
+            else:
+                candidates = kernels.top_candidates(scores, self_rows, width, threads)
         else:
             candidates = np.empty((block.shape[0], 0), dtype=np.int64)
         columns, values = self.sim_columns_, self.sim_values_
+        if one:
+            return kernels.neighbours_one(
+                block.indices, block.data, candidates[0], 0 if self.similarity == "cosine" else 1, self.norms_sq_,
+                columns.indptr, columns.indices, columns.data, values.indptr, values.indices, values.data,
+                int(self.min_support), float(self.shrinkage), float(self.amplify), pool,
+            )  # fmt: skip
         return kernels.neighbours(
             block.indptr, block.indices, block.data, self_rows, candidates, 0 if self.similarity == "cosine" else 1,
             self.norms_sq_, columns.indptr, columns.indices, columns.data, values.indptr, values.indices,
@@ -359,6 +381,22 @@ class UserKNN(Recommender):
         )  # fmt: skip
         rows, ranks = np.nonzero(cols >= 0)
         return block[rows], ranks + 1, cols[rows, ranks], self._reported(scores[rows, ranks])
+
+    def _top_new(self, row: sp.csr_matrix, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A new user's top ``n`` straight from their neighbours' votes, in the calling thread: what
+        ``_rank_vector`` and a dense ranking give, at the cost of the pool's ratings (no items-long
+        ranking, no parallel region: a fold-in is milliseconds of work)."""
+        from . import _knn_kernels as kernels
+
+        values, own = self._new_user_values(row)
+        idx, sims, nbr_n = self._neighbours(values, one=True)
+        res = self.residuals_
+        cols, scores = kernels.vote_top_one(
+            idx[0], sims[0], int(nbr_n[0]), int(self.neighbours), self.ranking == "support", res.indptr, res.indices,
+            res.data, CENTERINGS.index(self.centering), float(own), self.item_bias_, row.indices, counts, int(n),
+        )  # fmt: skip
+        keep = cols >= 0
+        return cols[keep], scores[keep]
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         values, centre = self._new_user(row)
