@@ -328,8 +328,8 @@ def create_app(
         if body is not None:
             return JSON(body)
         state.require_user(user_id)
-        if state.answers(user_id, n):  # the published list: only its explanations to compute, in a thread
-            return JSON(await run_in_threadpool(state.user_response, user_id, n))
+        if state.answers(user_id, n):  # the published list and its explanations (O(n x explain_neighbours)):
+            return JSON(state.user_response(user_id, n))  # less work than handing it to a thread and back
         # more movies than were published: the model computes them, bounded like fold-ins
         if not fold_ins.take():
             return _busy(f"{fold_ins.size} model requests are running: retry in {busy['Retry-After']} s.")

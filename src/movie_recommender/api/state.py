@@ -331,10 +331,15 @@ class ServingState:
     def because(self, user_id: int, items: np.ndarray) -> tuple[tuple[dict, ...], ...]:
         """For each of ``items``, the movies the user rated that are most similar to it."""
         row = self.require_user(user_id)
-        rated = self.model.ratings_[row]
+        matrix = self.model.ratings_
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        rated, values = matrix.indices[lo:hi], matrix.data[lo:hi]  # the user's row, without scipy's slicing
+        if not matrix.has_sorted_indices:  # RatingData's are sorted; checked once, then a flag
+            order = np.argsort(rated, kind="stable")
+            rated, values = rated[order], values[order]
         targets = [self.item_cols[int(i)] for i in items]
-        reasons = self.explanations.because(rated.indices, rated.data, targets, k=REASONS)
-        ratings = dict(zip(rated.indices.tolist(), rated.data.tolist()))
+        reasons = self.explanations.because(rated, values, targets, k=REASONS)
+        ratings = {col: float(values[np.searchsorted(rated, col)]) for reason in reasons for col, _ in reason}
         return tuple(
             tuple(
                 {

@@ -141,22 +141,29 @@ class ItemNeighbours:
 
     def because(self, rated, ratings, targets, k: int = 3) -> list[list[tuple[int, float]]]:
         """For each target item, the ``k`` rated items most similar to it among its kept neighbours
-        (similarity > 0): arguments and result as :meth:`ItemSimilarity.because`."""
+        (similarity > 0): arguments and result as :meth:`ItemSimilarity.because`. A few array operations
+        over all targets' kept neighbours at once."""
         rated = np.asarray(rated, dtype=np.intp)
         ratings = np.asarray(ratings, dtype=np.float64)
         targets = np.asarray(targets, dtype=np.intp)
-        order = np.argsort(rated, kind="stable")
-        rated, ratings = rated[order], ratings[order]
-        reasons = []
-        for target in targets:
-            lo, hi = self.indptr[target], self.indptr[target + 1]
-            cols, sims = self.indices[lo:hi], self.similarities[lo:hi]
-            if len(rated) == 0 or hi == lo:
-                reasons.append([])
-                continue
-            pos = np.minimum(np.searchsorted(rated, cols), len(rated) - 1)
-            hit = rated[pos] == cols
-            cols, sims, liked = cols[hit], sims[hit], ratings[pos[hit]]
-            best = np.lexsort((cols, -liked, -sims))[:k]
-            reasons.append([(int(c), float(v)) for c, v in zip(cols[best], sims[best]) if v > 0])
+        if len(rated) > 1 and not (rated[1:] > rated[:-1]).all():  # a CSR row is sorted already
+            order = np.argsort(rated, kind="stable")
+            rated, ratings = rated[order], ratings[order]
+        reasons: list[list[tuple[int, float]]] = [[] for _ in targets]
+        if len(rated) == 0 or len(targets) == 0:
+            return reasons
+        lo, hi = self.indptr[targets], self.indptr[targets + 1]
+        lengths = hi - lo
+        owner = np.repeat(np.arange(len(targets)), lengths)  # which target each kept neighbour belongs to
+        entries = np.arange(lengths.sum()) + np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+        cols = self.indices[entries]
+        pos = np.minimum(np.searchsorted(rated, cols), len(rated) - 1)
+        hit = np.flatnonzero(rated[pos] == cols)
+        owner, cols, sims, liked = owner[hit], cols[hit], self.similarities[entries[hit]], ratings[pos[hit]]
+        order = np.lexsort((cols, -liked, -sims, owner))  # per target: most similar, better rated, smaller column
+        owner, cols, sims = owner[order], cols[order], sims[order]
+        first = np.searchsorted(owner, owner)  # where each target's run starts
+        keep = (np.arange(len(owner)) - first < k) & (sims > 0)
+        for t, c, v in zip(owner[keep].tolist(), cols[keep].tolist(), sims[keep].tolist()):
+            reasons[t].append((c, v))
         return reasons
