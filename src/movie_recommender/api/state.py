@@ -339,7 +339,8 @@ class ServingState:
             rated, values = rated[order], values[order]
         targets = [self.item_cols[int(i)] for i in items]
         reasons = self.explanations.because(rated, values, targets, k=REASONS)
-        ratings = {col: float(values[np.searchsorted(rated, col)]) for reason in reasons for col, _ in reason}
+        quoted = np.array([col for reason in reasons for col, _ in reason], dtype=np.intp)
+        ratings = dict(zip(quoted.tolist(), values[np.searchsorted(rated, quoted)].tolist()))
         return tuple(
             tuple(
                 {
