@@ -6,7 +6,8 @@ stalls the process at that moment and says so on stderr; the test then sends SIG
 
 - ``at_log="Running node: publish"``: stall right after a log record whose message contains the text.
 - ``mid_write="ratings_clean.csv"``: stall after writing the first half of the bytes of a file whose path
-  contains the text (CSV/JSON through fsspec, pickles through ``pickle.dump``), flushed to disk.
+  contains the text (CSV/JSON through fsspec, pickles through ``pickle.dump``, the project's own writers
+  through ``pathlib.Path.open``: at their first write), flushed to disk.
 """
 
 from __future__ import annotations
@@ -46,10 +47,31 @@ if _mid_write:
         stream.flush()
         os.fsync(stream.fileno())
         _stall(path)
+    import pathlib
+    class _Stalling:  # a stream opened by pathlib (the project's save_atomically): stalls at its first write
+        def __init__(self, stream, name):
+            self._stream, self._name = stream, name
+        def write(self, data):
+            if len(data) > 1:
+                _half_then_stall(self._stream, self._name, bytes(data))
+            return self._stream.write(data)
+        def __getattr__(self, attr):
+            return getattr(self._stream, attr)
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            return self._stream.__exit__(*exc)
+    _path_open = pathlib.Path.open
+    def path_open(self, mode="r", *args, **kwargs):
+        stream = _path_open(self, mode, *args, **kwargs)
+        if _mid_write in str(self) and any(m in mode for m in "wxa"):
+            return _Stalling(stream, str(self))
+        return stream
+    pathlib.Path.open = path_open
     _dump = pickle.dump
     def dump(obj, file, *args, **kwargs):
         name = str(getattr(file, "name", ""))
-        if _mid_write not in name:
+        if _mid_write not in name or isinstance(file, _Stalling):
             return _dump(obj, file, *args, **kwargs)
         buffer = io.BytesIO()
         _dump(obj, buffer, *args, **kwargs)
