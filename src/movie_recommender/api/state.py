@@ -194,7 +194,7 @@ class ServingState:
             for movie_id, movie in sorted(self.movies.items())
         ]
         self._similarity: ItemSimilarity | None = None
-        self.explanations: ItemNeighbours = getattr(model, "explanations_", None)
+        self.explanations: ItemNeighbours = model.explanations_
         if self.explanations is None:  # a model trained before `train` stored them, or fitted elsewhere
             big = model.ratings_.nnz > 1_000_000
             logger.log(
@@ -202,7 +202,7 @@ class ServingState:
                 "the model has no explanations_ (each movie's most similar movies, stored by `kedro run`): "
                 "computing them now, which takes minutes on millions of ratings; re-run `kedro run` to store them.",
             )
-            self.explanations = ItemNeighbours(model.data_.csc if hasattr(model, "data_") else model.ratings_)
+            self.explanations = model.fit_explanations().explanations_
         self.score_kind = score_kind(model)
         self.fold_in = supports_fold_in(model) if fold_in is None else fold_in
         self.info = {

@@ -68,6 +68,10 @@ class Recommender:
 
     #: True when ``predict`` estimates ratings (RMSE/MAE make sense); False for ranking-only models.
     predicts_ratings = True
+    #: each movie's most similar movies (:meth:`fit_explanations`); class defaults, so that a model pickled
+    #: before they existed has none (and computes its item popularity on first use)
+    explanations_ = None
+    _popularity = None
     #: Users per block; ``None`` sizes each dense block array to about 16 MB.
     batch_size: int | None = None
 
@@ -93,7 +97,7 @@ class Recommender:
 
         self.check_params()
         self.data_ = as_rating_data(ratings)
-        self._popularity = None  # what _item_popularity computes, for these ratings
+        self._popularity = self.explanations_ = None  # computed for these ratings when first needed
         shape = self.data_.n_users, self.data_.n_items, self.data_.n_ratings
         check_memory(type(self).__name__, *self.peak_memory(*shape), shape)  # refuse before any heavy work
         self.ratings_, self.user_ids_, self.item_ids_ = self.data_.matrix, self.data_.user_ids, self.data_.item_ids
@@ -171,7 +175,7 @@ class Recommender:
     def _item_popularity(self) -> tuple[np.ndarray, np.ndarray]:
         """Per item (column): number of training ratings (floats) and mean training rating (copies of
         arrays computed once per fit: two passes over every rating, too slow for each fold-in)."""
-        found = self.__dict__.get("_popularity")
+        found = self._popularity
         if found is None:
             counts = np.asarray(self.ratings_.getnnz(axis=0), dtype=np.float64)
             found = self._popularity = (counts, np.asarray(self.ratings_.sum(axis=0)).ravel() / np.maximum(counts, 1))
