@@ -10,6 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so CI passes or fails on the code, not on the draw;
+# `pytest --hypothesis-profile explore` draws new ones, 20x as many, to look for counterexamples.
+settings.register_profile("suite", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=1000, print_blob=True)
+settings.load_profile("suite")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -78,7 +78,12 @@ column_strategy = st.one_of(
 @given(st.lists(column_strategy, min_size=1, max_size=4))
 def test_any_numeric_table_has_the_bytes_of_to_csv(columns):
     frame = pd.DataFrame({f"c{i}": column for i, column in enumerate(columns)})
-    assert fast_bytes(frame) == pandas_bytes(frame)
+    if len(columns) == 1 and columns[0].dtype.kind == "f" and np.isnan(columns[0]).any():
+        # the one numeric table left to pandas: a NaN alone on its row, which to_csv writes "" and pyarrow
+        # cannot write without quoting
+        assert numeric_csv_writer(frame, {"index": False}) is None
+    else:
+        assert fast_bytes(frame) == pandas_bytes(frame)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +95,8 @@ def test_any_numeric_table_has_the_bytes_of_to_csv(columns):
         (pd.DataFrame({"score": [0.123456]}), {"index": False, "float_format": "%.4f"}),  # any other setting
         (pd.DataFrame({"score": [0.5]}), {"index": True}),
         (pd.DataFrame({"Größe": [1]}), {"index": False}),  # a header that is not ASCII
-        (pd.DataFrame(index=range(3)), {"index": False}),  # no columns
         (pd.DataFrame({"rating": [1.5, np.nan]}), {"index": False}),  # a NaN alone on its row: to_csv writes ""
+        (pd.DataFrame(index=range(3)), {"index": False}),  # no columns
     ],
 )
 def test_other_tables_and_settings_are_left_to_pandas(frame, save_args):
