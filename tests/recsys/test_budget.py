@@ -109,6 +109,24 @@ def test_evaluation_skips_a_refusing_model_and_samples_users(monkeypatch, caplog
         evaluate_models({"greedy": Greedy()}, train, test, k=5)
 
 
+def test_max_users_samples_the_rating_errors_too():
+    """With max_users, RMSE and MAE are those of the sampled users' test ratings (predict costs a sample)."""
+    from movie_recommender.recsys.bias import Bias
+    from movie_recommender.recsys.metrics import mae, rmse
+
+    ratings = synthetic_ratings(200, 80, 4_000, seed=5)
+    train, test = random_holdout(ratings, 0.25, seed=0)
+    row = evaluate_models({"bias": Bias()}, train, test, k=5, max_users=40, seed=3).loc["bias"]
+    users = np.sort(np.random.default_rng(3).choice(np.unique(test.userId), size=40, replace=False))
+    sampled = test[test.userId.isin(users)]
+    model = Bias().fit(train)
+    estimates = model.predict(sampled.userId.to_numpy(), sampled.movieId.to_numpy())
+    assert row["rmse"] == pytest.approx(rmse(sampled.rating.to_numpy(float), estimates), rel=1e-12)
+    assert row["mae"] == pytest.approx(mae(sampled.rating.to_numpy(float), estimates), rel=1e-12)
+    whole = evaluate_models({"bias": Bias()}, train, test, k=5).loc["bias"]
+    assert whole["rmse"] != row["rmse"] and whole["n_test"] == row["n_test"] == len(test)
+
+
 def test_scaled_down_scale_benchmark(capsys, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import bench_scale

@@ -91,28 +91,30 @@ def _evaluate(
     model.fit(train, movies)
     fit_seconds = time.perf_counter() - start
 
+    # With max_users, every metric is computed on a seeded sample of test users and their test ratings.
+    test_users = np.unique(test[USER].to_numpy())
+    scored_test = test
+    if max_users is not None and len(test_users) > max_users:
+        test_users = np.sort(np.random.default_rng(seed).choice(test_users, size=int(max_users), replace=False))
+        scored_test = test[test[USER].isin(test_users)]
+
     rmse_value = mae_value = float("nan")
     predict_seconds = float("nan")
     if model.predicts_ratings:
         start = time.perf_counter()
-        estimates = model.predict(test[USER].to_numpy(), test[ITEM].to_numpy())
+        estimates = model.predict(scored_test[USER].to_numpy(), scored_test[ITEM].to_numpy())
         predict_seconds = time.perf_counter() - start
-        truth = test[RATING].to_numpy(dtype=np.float64)
+        truth = scored_test[RATING].to_numpy(dtype=np.float64)
         rmse_value, mae_value = rmse(truth, estimates), mae(truth, estimates)
 
     # Only users the model knows can get recommendations; test users unseen in train (none with
     # the per-user splits) stay in the average with zero hits.
-    test_users = np.unique(test[USER].to_numpy())
-    ranked_test = test
-    if max_users is not None and len(test_users) > max_users:  # a seeded sample for the ranking metrics
-        test_users = np.sort(np.random.default_rng(seed).choice(test_users, size=int(max_users), replace=False))
-        ranked_test = test[test[USER].isin(test_users)]
     known_users = test_users[np.isin(test_users, model.user_ids_)]
     start = time.perf_counter()
     recommendations = model.recommend_all(k, users=known_users)
     recommend_seconds = time.perf_counter() - start
 
-    ranking = ranking_metrics(recommendations, ranked_test, k, relevance_threshold)
+    ranking = ranking_metrics(recommendations, scored_test, k, relevance_threshold)
     if movies is not None and "movieId" in movies.columns:
         n_items = int(pd.concat([movies[ITEM], train[ITEM], test[ITEM]]).nunique())
     else:
@@ -150,7 +152,7 @@ def evaluate_model(
 ) -> dict:
     """Fit ``model`` on ``train`` and score it on ``test``; returns a flat dict of figures.
 
-    - ``rmse``, ``mae``: of ``model.predict`` on every test (user, movie) pair, unseen ids
+    - ``rmse``, ``mae``: of ``model.predict`` on every test (user, movie) pair (see ``max_users``), unseen ids
       included (they get the model's fallback); NaN when ``model.predicts_ratings`` is False.
     - ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k``: of
       ``recommend_all(k)`` for the test users known to the model (training items excluded),
@@ -160,8 +162,10 @@ def evaluate_model(
     - ``fit_seconds``, ``predict_seconds`` (NaN when not predicted), ``recommend_seconds``:
       wall-clock times; ``n_train``, ``n_test``, ``n_users_evaluated``, ``n_test_users_unknown``.
 
-    With ``max_users``, the ranking metrics, coverage and novelty are computed for a seeded
-    random sample (``seed``) of that many test users (RMSE and MAE still on every test rating).
+    With ``max_users``, every metric is computed for a seeded random sample (``seed``) of that many
+    test users: RMSE and MAE on their test ratings, the ranking metrics, coverage and novelty on
+    their lists (``n_test`` still counts every test rating). At ML-25M, 10,000 users hold about
+    390,000 test ratings, so RMSE is known to about +-0.002 while ``predict`` costs 6% of the whole.
 
     The model is fitted in place (it is left fitted on ``train``).
     """
