@@ -180,6 +180,61 @@ def neighbours(q_ptr, q_idx, q_val, self_rows, candidates, mode, norms_sq, c_ptr
 
 
 @njit(cache=True)
+def _cosine_row(q_idx, q_val, self_row, c_ptr, c_idx, c_val, labels, pool, dot, stamp, mark, touched, cand, csim,
+                out_idx, out_sim):
+    """:func:`cosine_neighbours` of one query row (scratch handed in); returns how many it wrote."""
+    n_touched = 0
+    for e in range(len(q_idx)):
+        u, x = q_idx[e], q_val[e]
+        for f in range(c_ptr[u], c_ptr[u + 1]):
+            v = c_idx[f]
+            if stamp[v] != mark:  # first met for this row: no clearing pass over the scratch
+                stamp[v] = mark
+                touched[n_touched] = v
+                n_touched += 1
+                dot[v] = x * c_val[f]
+            else:
+                dot[v] += x * c_val[f]
+    count = 0
+    for t in range(n_touched):
+        v = touched[t]
+        if v != self_row and dot[v] > 0.0:
+            cand[count] = labels[v]
+            csim[count] = dot[v]
+            count += 1
+    return _keep_best(cand, csim, count, pool, out_idx, out_sim)
+
+
+@njit(cache=True, parallel=True)
+def cosine_neighbours(q_ptr, q_idx, q_val, c_ptr, c_idx, c_val, labels, pool, n_threads):
+    """The ``pool`` largest dot products (positive only) of each row with every other row: the cosine when
+    the rows have unit length. Best first, ties to the smaller label; returns (labels, dots, counts).
+
+    Rows are given twice: ``q_*`` by row (row r: its columns and values), ``c_*`` by column (column u:
+    the rows holding it, sorted). Row r's dot products are summed over its columns in order, as a sparse
+    product sums them. ``labels[r]`` is the name written for row r (rows may be stored in any order, e.g.
+    most-filled first so that the scratch entries touched most stay in cache). Only the dot products are
+    kept per row: two arrays of rows entries per thread, about half the scratch of :func:`neighbours`.
+    """
+    n_q = len(q_ptr) - 1  # the queries are rows 0 .. n_q - 1 (all of them, or the first few)
+    n_rows = len(labels)
+    out_idx = np.full((n_q, pool), -1, dtype=np.int64)
+    out_sim = np.zeros((n_q, pool))
+    out_n = np.zeros(n_q, dtype=np.int64)
+    for t in prange(n_threads):
+        dot = np.zeros(n_rows, dtype=c_val.dtype)
+        stamp = np.full(n_rows, -1, dtype=np.int32)
+        touched = np.empty(n_rows, dtype=np.int32)
+        cand = np.empty(n_rows, dtype=np.int64)
+        csim = np.empty(n_rows, dtype=c_val.dtype)
+        for q in range(t, n_q, n_threads):
+            lo, hi = q_ptr[q], q_ptr[q + 1]
+            out_n[q] = _cosine_row(q_idx[lo:hi], q_val[lo:hi], q, c_ptr, c_idx, c_val, labels, pool, dot, stamp,
+                                   np.int32(q), touched, cand, csim, out_idx[q], out_sim[q])
+    return out_idx, out_sim, out_n
+
+
+@njit(cache=True)
 def neighbours_one(q_idx, q_val, candidates, mode, norms_sq, c_ptr, c_idx, c_val, r_ptr, r_idx, r_val,
                    min_support, shrinkage, amplify, pool):
     """:func:`neighbours` of one new user (no training row), in the calling thread: a fold-in does
