@@ -88,3 +88,22 @@ def test_because_without_ratings_or_neighbours():
     table = ItemNeighbours(random_matrix(seed=5))
     assert table.because([], [], [1, 2]) == [[], []]
     assert table.because([0, 1], [5.0, 4.0], [9]) == [[]]  # nobody rated item 9
+
+
+def test_most_similar_from_the_table_or_none_when_it_may_not_hold_them():
+    matrix = random_matrix(n_items=60, seed=6)
+    exact, table = ItemSimilarity(matrix), ItemNeighbours(matrix, 8)
+    answered = 0
+    for col in range(60):
+        for n in (3, 8, 20):
+            stored = table.most_similar(col, n)
+            if stored is None:  # its row is full (8 kept) and more than 8 were asked for
+                assert table.indptr[col + 1] - table.indptr[col] == 8 and n > 8
+                continue
+            answered += 1
+            cols, sims = exact.most_similar(col, n)
+            np.testing.assert_array_equal(stored[0], cols)
+            np.testing.assert_array_equal(stored[1], sims)
+    assert answered > 60
+    everything = ItemNeighbours(matrix)  # every item kept: always answered
+    assert all(everything.most_similar(col, 50) is not None for col in range(60))

@@ -455,13 +455,8 @@ class ServingState:
         return self._similar.get_or_compute(movie_id, lambda: self._similar_to(col))
 
     def _similar_to(self, col: int) -> tuple[dict, ...]:
-        table = self.explanations
-        lo, hi = table.indptr[col], table.indptr[col + 1]
-        if hi - lo >= MAX_N or hi - lo < table.neighbours or table.neighbours >= table.n_items - 1:
-            # the table holds the top MAX_N, or every movie similar to this one
-            cols, sims = table.indices[lo:hi][:MAX_N], table.similarities[lo:hi][:MAX_N]
-        else:
-            cols, sims = self.similarity.most_similar(col, MAX_N)
+        stored = self.explanations.most_similar(col, MAX_N)
+        cols, sims = stored if stored is not None else self.similarity.most_similar(col, MAX_N)
         return tuple(
             {**self.movie(int(self.item_ids[c])), "similarity": round(float(s), 4)} for c, s in zip(cols, sims)
         )

@@ -179,18 +179,19 @@ class Manifest:
         return pickle.loads(self.read_verified(name, path, remedy))  # noqa: S301 - checked against the manifest
 
     def _compare(self, name: str, path: Path, entry: dict, seen: dict, remedy: str) -> None:
-        if seen["sha256"] != entry.get("sha256") and self.version is not None:
+        if seen["sha256"] == entry.get("sha256"):
+            return
+        if self.version is not None:
             raise ManifestError(
                 f"version {self.version}: {display_path(path)} changed after its run made the version (sha256 "
                 f"{seen['sha256'][:12]}, its manifest lists {str(entry.get('sha256'))[:12]}). Refusing it; {remedy}."
             )
-        if seen["sha256"] != entry.get("sha256"):
-            run = self.runs.get(entry.get("run"), {})
-            raise ManifestError(
-                f"{name} ({path}) is not the file the run manifest lists (sha256 {seen['sha256'][:12]}, expected "
-                f"{str(entry.get('sha256'))[:12]} from run {entry.get('run')} of {run.get('finished_at', '?')}): it "
-                f"was written by a run that did not finish, or changed since. Refusing it; {remedy}."
-            )
+        run = self.runs.get(entry.get("run"), {})
+        raise ManifestError(
+            f"{name} ({path}) is not the file the run manifest lists (sha256 {seen['sha256'][:12]}, expected "
+            f"{str(entry.get('sha256'))[:12]} from run {entry.get('run')} of {run.get('finished_at', '?')}): it "
+            f"was written by a run that did not finish, or changed since. Refusing it; {remedy}."
+        )
 
     def verify_together(self, paths: Mapping[str, Path], remedy: str = "run `kedro run`") -> dict[str, dict]:
         """Check every file against the manifest, and that each run read the very files now beside its output.

@@ -145,6 +145,15 @@ class ItemNeighbours:
     def nbytes(self) -> int:
         return self.indptr.nbytes + self.indices.nbytes + self.similarities.nbytes
 
+    def most_similar(self, col: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`ItemSimilarity.most_similar` of ``col`` from the table, when the table holds the answer: its
+        row keeps at least ``n`` items, or every item similar to ``col`` (fewer than ``neighbours`` are
+        similar, or every item was kept). None otherwise (ask :class:`ItemSimilarity`)."""
+        lo, hi = self.indptr[col], self.indptr[col + 1]
+        if hi - lo >= n or hi - lo < self.neighbours or self.neighbours >= self.n_items - 1:
+            return self.indices[lo:hi][:n], self.similarities[lo:hi][:n]
+        return None
+
     def because(self, rated, ratings, targets, k: int = 3) -> list[list[tuple[int, float]]]:
         """For each target item, the ``k`` rated items most similar to it among its kept neighbours
         (similarity > 0): arguments and result as :meth:`ItemSimilarity.because`. A few array operations
