@@ -132,9 +132,9 @@ class ItemNeighbours:
             by_rank.indptr, by_rank.indices, by_rank.data, by_user.indptr, by_user.indices, by_user.data,
             order.astype(np.int64), self.neighbours, _threads(),
         )  # fmt: skip
-        idx = np.empty_like(ranked)
-        idx[order] = ranked  # rows back in item order
-        sims[order], counts[order] = sims.copy(), counts.copy()
+        rank = np.empty_like(order)
+        rank[order] = np.arange(n_items)
+        idx, sims, counts = ranked[rank], sims[rank], counts[rank]  # rows back in item order
         keep = np.arange(idx.shape[1])[None, :] < counts[:, None]
         self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.indices = idx[keep].astype(np.int32)
