@@ -124,6 +124,13 @@ def test_evaluation_settings_ship_per_release_size(project):
     assert evaluation(dataset="ml-32m")["max_users"] == 10_000
     assert evaluation(dataset="ml-25m", evaluation={"max_users": 500})["max_users"] == 500
 
+    def item_knn_pool(**runtime_params):
+        loader = OmegaConfigLoader(str(project / "conf"), **CONFIG_LOADER_ARGS, runtime_params=runtime_params)
+        return loader["parameters"]["models"]["item_knn"]["pool"]
+
+    assert item_knn_pool() == item_knn_pool(dataset="ml-10m") == 1000  # every movie of ML-100k: exact
+    assert item_knn_pool(dataset="ml-25m") == 100
+
 
 def test_env_and_params_change_single_nested_keys(project):
     """An environment's parameters.yml and --params a.b.c=... override one setting, not the whole mapping."""

@@ -127,6 +127,41 @@ def test_item_knn_pool_bounds_memory_and_equals_full_when_large():
     assert len(small.recommend_all(5)) > 0
 
 
+@pytest.mark.parametrize("k", [1, 3, 40])
+@pytest.mark.parametrize("pool", [3, None])
+@pytest.mark.parametrize("threads", [1, 2, 7])
+def test_pooled_item_votes_equal_the_voter_walk(k, pool, threads):
+    """The two loop orders of item-item voting give the same numbers, bit for bit (integer ratings: many
+    tied similarities; more threads than users in the last case)."""
+    from movie_recommender.recsys import _knn_kernels as kernels
+
+    model = ItemKNN(neighbours=k, pool=pool).fit(random_ratings(n_users=40, n_items=25, seed=9, integer=True))
+    sims, voters = model.similarities_, model.voters_
+    for rows in (np.arange(40), np.array([3]), np.arange(5)):
+        q = model.residuals_[rows]
+        walked = kernels.item_votes(q.indptr, q.indices, q.data, voters.indptr, voters.indices, voters.data,
+                                    sims.indptr, sims.indices, sims.data, k, False, 25, threads)  # fmt: skip
+        pooled = kernels.item_votes_pooled(q.indptr, q.indices, q.data, sims.indptr, sims.indices, sims.data,
+                                           k, 25, threads)  # fmt: skip
+        np.testing.assert_array_equal(pooled[0], walked[0])
+        np.testing.assert_array_equal(pooled[1], walked[1])
+        assert (walked[1] > 0).any()
+
+
+@pytest.mark.parametrize("ranking", ["rating", "support"])
+def test_item_knn_picks_either_loop_with_the_same_results(ranking, monkeypatch):
+    import movie_recommender.recsys.item_knn as item_knn
+
+    ratings = random_ratings(n_users=30, n_items=20, seed=4, integer=True)
+    results = []
+    for cost in (0, 10**9):  # never, always the pooled loop
+        monkeypatch.setattr(item_knn, "POOLED_PAIR_COST", cost)
+        model = ItemKNN(neighbours=3, pool=6, ranking=ranking).fit(ratings)
+        results.append((model.recommend_all(5), model.predict(ratings.userId[:40], ratings.movieId[:40]), model.recommend_new({2: 5.0, 7: 1.0})))
+    for a, b in zip(*results):
+        pd.testing.assert_frame_equal(a, b) if isinstance(a, pd.DataFrame) else np.testing.assert_array_equal(a, b)
+
+
 def test_models_share_one_rating_matrix():
     ratings = random_ratings(n_users=30, n_items=25, density=0.5, seed=4)
     data = as_rating_data(ratings)

@@ -422,6 +422,75 @@ def item_votes(q_ptr, q_idx, q_res, t_ptr, t_idx, t_sim, s_ptr, s_idx, s_sim, k,
     return num, den
 
 
+@njit(cache=True, parallel=True)
+def item_votes_pooled(q_ptr, q_idx, q_res, s_ptr, s_idx, s_sim, k, n_items, n_threads):
+    """:func:`item_votes` without ``by_support``, the same numbers by the other loop order: for each item
+    ``i``, its kept neighbours best first (``s``), each rated by some of the query users, until ``k`` of
+    a user's rated items have voted. The query rows are split into one block per thread, whose
+    transpose (each item's raters in the block, with their residuals) is built first.
+
+    Work: per block, every kept pair once plus, per rater, the kept pairs naming its rated items (the
+    pairs :func:`item_votes` walks, but in a few arrays the size of the block instead of items x k).
+    The sums run in the same order as there (best neighbour first), so the results are identical.
+    """
+    n_q = len(q_ptr) - 1
+    num = np.zeros((n_q, n_items))
+    den = np.zeros((n_q, n_items))
+    width = (n_q + n_threads - 1) // n_threads
+    for t in prange(n_threads):
+        lo = min(n_q, t * width)
+        hi = min(n_q, lo + width)
+        if hi <= lo:
+            continue
+        size = hi - lo
+        c_ptr = np.zeros(n_items + 1, dtype=np.int64)
+        for e in range(q_ptr[lo], q_ptr[hi]):
+            c_ptr[q_idx[e] + 1] += 1
+        for j in range(n_items):
+            c_ptr[j + 1] += c_ptr[j]
+        fill = c_ptr[:-1].copy()
+        c_user = np.empty(q_ptr[hi] - q_ptr[lo], dtype=np.int64)
+        c_res = np.empty(q_ptr[hi] - q_ptr[lo])
+        for q in range(lo, hi):
+            for e in range(q_ptr[q], q_ptr[q + 1]):
+                j = q_idx[e]
+                p = fill[j]
+                c_user[p] = q - lo
+                c_res[p] = q_res[e]
+                fill[j] = p + 1
+        count = np.zeros(size, dtype=np.int64)
+        a = np.zeros(size)
+        b = np.zeros(size)
+        touched = np.empty(size, dtype=np.int64)
+        for i in range(n_items):
+            n_touched = 0
+            n_full = 0
+            for f in range(s_ptr[i], s_ptr[i + 1]):
+                j, w = s_idx[f], s_sim[f]
+                for p in range(c_ptr[j], c_ptr[j + 1]):
+                    u = c_user[p]
+                    c = count[u]
+                    if c < k:
+                        if c == 0:
+                            touched[n_touched] = u
+                            n_touched += 1
+                        a[u] += w * c_res[p]
+                        b[u] += w
+                        count[u] = c + 1
+                        if c + 1 == k:
+                            n_full += 1
+                if n_full == size:
+                    break  # every user of the block has its k voters on i
+            for m in range(n_touched):
+                u = touched[m]
+                num[lo + u, i] = a[u]
+                den[lo + u, i] = b[u]
+                a[u] = 0.0
+                b[u] = 0.0
+                count[u] = 0
+    return num, den
+
+
 @njit(cache=True, inline="always")
 def _better(s1, t1, c1, j1, s2, t2, c2, j2):
     """Ranking order of the top-N lists: higher score, then higher tie-break, then more ratings, then smaller column."""

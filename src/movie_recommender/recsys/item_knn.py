@@ -11,13 +11,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .base import Recommender
+from .base import BLOCK_CELLS, Recommender
 from .bias import baseline_offsets, check_reg, fold_in_user_bias
 from .checks import check_count
 from .knn import BASELINE, CENTERINGS, RANKINGS, _entry_rows, _row_means, _threads, _with_data
 
 ITEM_SIMILARITIES = ("cosine", "cosine_common", "adjusted_cosine", "pearson", "pearson_baseline")
 ITEM_CENTERINGS = (*CENTERINGS, "model")
+#: Seconds per co-rating of the similarity loops on the benchmark machine (2 cores; ``fit_seconds``).
+CO_RATING_SECONDS = 9.1e-9
+#: Kept pairs the pooled loop may scan per voter update the walk would make, and still be chosen. At synthetic
+#: ML-25M (pool 100), 1,000 users: the walk 65 s, the pooled loop 4.6 s, for 465 M voter updates and 11.8 M
+#: kept pairs scanned (both loops give the same numbers: ``tests/recsys/test_scale.py``); 10 leaves the walk
+#: to single users (fold-in), whose one scan would cost more than their few votes.
+POOLED_PAIR_COST = 10
 __all__ = ["ITEM_SIMILARITIES", "ItemKNN", "item_neighbours"]
 
 
@@ -106,12 +113,15 @@ class ItemKNN(Recommender):
     ``residuals_`` (CSR users x items of ``r_ui - c_ui``).
 
     Complexity: fit O(sum over users of their ratings squared) for the co-ratings, in
-    compiled loops on every core, plus a partial sort of each item's similarities; scoring a
-    user O(their ratings x pool).
+    compiled loops on every core, plus a partial sort of each item's similarities. Scoring a
+    user costs, for each rated item, the items that keep it (a popular movie is kept by many);
+    a block of users is scored by the loop order that costs less: walking those voters, or
+    (:func:`~movie_recommender.recsys._knn_kernels.item_votes_pooled`) scanning every kept pair
+    once per thread and meeting the block's raters of each, in arrays the size of the block.
 
     Peak memory (bytes; U users, I items, R ratings, P = min(pool, I), k neighbours, T threads,
-    b users per block): ratings and residuals 36 R, kept similarities 2 x 12 I P (and 16 I P
-    while they are selected), fit scratch T x 64 I, scoring scratch T x 16 I k, per block 16 b I.
+    b users per block, at least 64 T): ratings and residuals 36 R, kept similarities 2 x 12 I P (and
+    16 I P while they are selected), fit scratch T x 64 I, scoring scratch T x 16 I k, per block 16 b I.
     """
 
     def __init__(
@@ -170,6 +180,15 @@ class ItemKNN(Recommender):
         if self.centering == "model":
             needed += self._make_centre().peak_memory(n_users, n_items, n_ratings)[0]
         return needed, "Lower models.item_knn.pool (the similar movies each movie keeps) or neighbours."
+
+    def fit_seconds(self, data) -> tuple[float, str] | None:
+        """``9.1e-9 x sum over users of their ratings squared`` seconds (the co-ratings the similarities walk;
+        synthetic ML-25M, 1.07e10 co-ratings: 97 s measured), plus the centre model's with ``centering="model"``."""
+        per_user = np.diff(data.matrix.indptr).astype(np.float64)
+        seconds = CO_RATING_SECONDS * float(per_user @ per_user)
+        if self.centering == "model":
+            seconds += (self._make_centre().fit_seconds(data) or (0.0, ""))[0]
+        return seconds, "Use fewer ratings (raise min_user_ratings / min_movie_ratings) or another model."
 
     def _make_centre(self) -> Recommender:
         from .models import make_model
@@ -240,11 +259,33 @@ class ItemKNN(Recommender):
         residuals = sp.csr_matrix(residuals, dtype=np.float64)
         residuals.sort_indices()
         voters, sims = self.voters_, self.similarities_
+        if self.ranking != "support" and self._by_pool(residuals):
+            return kernels.item_votes_pooled(
+                residuals.indptr, residuals.indices, residuals.data, sims.indptr, sims.indices, sims.data,
+                int(self.neighbours), len(self.item_ids_), _threads(),
+            )  # fmt: skip
         return kernels.item_votes(
             residuals.indptr, residuals.indices, residuals.data, voters.indptr, voters.indices, voters.data,
             sims.indptr, sims.indices, sims.data, int(self.neighbours), self.ranking == "support",
             len(self.item_ids_), _threads(),
         )  # fmt: skip
+
+    def _block_rows(self, n_users: int, n_items: int) -> int:
+        """At least 64 users per thread, so that the pooled loop's scan of the kept pairs is shared by enough
+        users (an items-wide block: 16 MB of cells, or more rows when that is fewer)."""
+        return self.batch_size or max(BLOCK_CELLS // max(n_items, 1), 64 * _threads())
+
+    def _by_pool(self, residuals: sp.csr_matrix) -> bool:
+        """Whether :func:`item_votes_pooled` is the cheaper loop for these users (both give the same numbers).
+
+        Walking the voters of each rated item (:func:`item_votes`) costs one scattered update of an
+        items x k scratch per kept pair naming a rated item; popular movies are kept by many movies
+        and rated by most users, so a block of heavy raters costs far more than scanning every kept
+        pair once per thread and meeting the block's raters in arrays the size of the block.
+        """
+        pairs = int(np.diff(self.voters_.indptr)[residuals.indices].sum())
+        scan = min(_threads(), residuals.shape[0]) * self.similarities_.nnz
+        return scan < POOLED_PAIR_COST * pairs
 
     def _estimate(self, num: np.ndarray, den: np.ndarray, centre: np.ndarray, clip: bool = True) -> np.ndarray:
         est = np.zeros(num.shape) if self.centering != "none" else np.full(num.shape, self.global_mean_)
