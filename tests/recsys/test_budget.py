@@ -36,6 +36,62 @@ def test_every_model_states_its_peak_memory():
     assert EASE(max_items=15_000).peak_memory(1, 59_047, 1)[0] < 6 * 1024**3
 
 
+class Shape:
+    """What ``fit_seconds`` reads of a RatingData: its size and each user's number of ratings."""
+
+    def __init__(self, n_users, n_items, n_ratings):
+        import scipy.sparse as sp
+
+        self.n_users, self.n_items, self.n_ratings = n_users, n_items, n_ratings
+        per_user = np.full(n_users, n_ratings // n_users)
+        per_user[: n_ratings - per_user.sum()] += 1
+        self.matrix = sp.csr_matrix((n_users, 1))
+        self.matrix.indptr = np.concatenate([[0], np.cumsum(per_user)])
+
+
+def test_refusal_names_the_time_and_the_setting_before_fitting(monkeypatch):
+    ratings = synthetic_ratings(200, 120, 3_000, seed=1)
+    model = make_model("svd", {})
+    seconds = model.fit_seconds(Shape(200, 120, 3_000))[0]
+    assert 0 < seconds < 1
+    monkeypatch.setenv("MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES", str(seconds / 60 / 2))
+    with pytest.raises(ModelRefusedError, match=r"BiasedMF would take about .* minutes to fit 200 users, 120 movies .* "
+                                                r"models\.svd\.n_factors .* MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES"):
+        model.fit(ratings)
+    assert not hasattr(model, "user_factors_") and not hasattr(model, "ratings_")  # nothing was started
+    for no_limit in ("off", "0"):
+        monkeypatch.setenv("MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES", no_limit)
+        assert hasattr(make_model("svd", {}).fit(ratings), "user_factors_")
+    monkeypatch.setenv("MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES", "soon")
+    with pytest.raises(ValueError, match="MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES must be a number of minutes or off"):
+        make_model("svd", {}).fit(ratings)
+
+
+def test_shipped_settings_fit_ml25m_within_the_limit_or_refuse(monkeypatch):
+    """At ML-25M's size, with the settings that ship for it: the factor models and item_knn are
+    estimated within the default 15 minutes; blend (each of 7 components fitted twice) is not, and says so."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_scale import model_settings
+
+    monkeypatch.delenv("MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES", raising=False)
+    params = model_settings("ml-25m")
+    shape = Shape(162_541, 59_047, 25_000_095)
+    for name in ("svd", "svdpp", "item_knn"):
+        seconds, _ = make_model(name, params[name]).fit_seconds(shape)
+        assert 10 < seconds < 15 * 60, (name, seconds)
+    for name in ("random", "popularity", "bias", "user_knn", "ials", "ease"):
+        assert make_model(name, {}).fit_seconds(shape) is None
+    blend = make_model("blend", params["blend"])
+    seconds, fix = blend.fit_seconds(shape)
+    parts = [blend._make(spec).fit_seconds(shape) for spec in blend._specs()]
+    assert seconds == 2 * sum(p[0] for p in parts if p is not None) > 30 * 60
+    assert "models.blend.components" in fix and "svd, item_knn, svd, item_knn" in fix
+    with pytest.raises(ModelRefusedError, match=r"Blend would take about \d+ minutes .* 25,000,095 ratings"):
+        from movie_recommender.recsys.budget import check_time
+
+        check_time("Blend", (seconds, fix), (162_541, 59_047, 25_000_095))
+
+
 def test_ease_on_the_most_rated_movies():
     ratings = synthetic_ratings(150, 60, 2_500, seed=2)
     model = EASE(l2=50.0, max_items=20).fit(ratings)
@@ -131,8 +187,12 @@ def test_scaled_down_scale_benchmark(capsys, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import bench_scale
 
-    rows = bench_scale.main(["--shape", "300,80,4000", "--models", "user_knn,ials", "--cache", str(tmp_path)])
+    models = "user_knn,item_knn,svd,content,hybrid,ials"
+    rows = bench_scale.main(["--shape", "300,80,4000", "--models", models, "--cache", str(tmp_path)])
     out = capsys.readouterr().out
-    assert [r["model"] for r in rows] == ["user_knn", "ials", "implicit"]
-    assert all("fit_s" in r and r["peak_rss_bytes"] > 0 for r in rows)
+    assert [r["model"] for r in rows] == [*models.split(","), "implicit"]
+    assert all("fit_s" in r and r["peak_rss_bytes"] > 0 for r in rows), [r.get("error") for r in rows]
+    by_name = {r["model"]: r for r in rows}
+    assert by_name["user_knn"]["estimate_fit_s"] is None and by_name["svd"]["estimate_fit_s"] > 0
+    assert by_name["content"]["scored_users"] == 300  # the synthetic movies table's genres and years
     assert "user_knn" in out and "implicit" in out and "peak RSS: parent" in out

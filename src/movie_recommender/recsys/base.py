@@ -93,13 +93,14 @@ class Recommender:
     def _index(self, ratings: pd.DataFrame | RatingData) -> sp.csr_matrix:
         """Check params and ratings, then set ``data_`` (the shared :class:`RatingData`; a DataFrame
         is converted), ``ratings_`` (its matrix, not a copy), ids, ``global_mean_`` and ``rating_range_``."""
-        from .budget import check_memory
+        from .budget import check_memory, check_time
 
         self.check_params()
         self.data_ = as_rating_data(ratings)
         self._popularity = self.explanations_ = None  # computed for these ratings when first needed
         shape = self.data_.n_users, self.data_.n_items, self.data_.n_ratings
         check_memory(type(self).__name__, *self.peak_memory(*shape), shape)  # refuse before any heavy work
+        check_time(type(self).__name__, self.fit_seconds(self.data_), shape)
         self.ratings_, self.user_ids_, self.item_ids_ = self.data_.matrix, self.data_.user_ids, self.data_.item_ids
         values = self.ratings_.data
         self.global_mean_ = float(values.mean())
@@ -155,6 +156,17 @@ class Recommender:
         return 24 * n_ratings + 16 * (n_users + n_items) + 24 * self._block_rows(n_users, n_items) * n_items, (
             "Use fewer ratings (raise min_user_ratings / min_movie_ratings) or another model."
         )
+
+    def fit_seconds(self, data: RatingData) -> tuple[float, str] | None:
+        """(About how many seconds ``fit`` takes on these ratings on 2 cores, the setting that lowers it), or
+        None when the fit is cheap at any size (linear in the ratings: seconds at MovieLens 25M).
+
+        Models whose fit grows faster (factor models, item-item similarities, dense solves) give a
+        formula of the data's size and their settings, with constants measured on the benchmark
+        machine (``benchmarks/README.md``, "Scale"); ``fit`` refuses beyond the time limit
+        (:func:`~movie_recommender.recsys.budget.check_time`).
+        """
+        return None
 
     def _blocks(self, rows: np.ndarray) -> Iterator[np.ndarray]:
         size = self._block_size()

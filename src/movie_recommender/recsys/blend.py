@@ -112,6 +112,19 @@ class Blend(Recommender):
         parts = [self._make(spec).peak_memory(n_users, n_items, n_ratings) for spec in self._specs()]
         return own + sum(p[0] for p in parts), "Drop or shrink components: " + " ".join(p[1] for p in parts)
 
+    def fit_seconds(self, data) -> tuple[float, str] | None:
+        """Twice the components' estimates (each is fitted on the slice, then on everything); components
+        without an estimate count 0, and predicting the held-out slice is not counted: a lower bound."""
+        parts = [self._make(spec).fit_seconds(data) for spec in self._specs()]
+        known = [p for p in parts if p is not None]
+        if not known:
+            return None
+        names = ", ".join(spec["model"] for spec, p in zip(self._specs(), parts) if p is not None)
+        return 2 * sum(p[0] for p in known), (
+            f"It fits each of its {len(parts)} components twice ({names} take long here): give "
+            "models.blend.components a shorter list, or use fewer ratings."
+        )
+
     def _supports(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log(1 + n_u)`` and ``log(1 + n_i)`` in the training ratings; 0 for unseen (-1)."""
         n_u, n_i = np.diff(self.ratings_.indptr), np.bincount(self.ratings_.indices, minlength=self.ratings_.shape[1])
