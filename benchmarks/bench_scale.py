@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         formula = f"{row['formula_bytes'] / GB:12.2f}" if "formula_bytes" in row else f"{'-':>12}"
         note = "" if scale == 1 else f"  (top-10 of {row['scored_users']:,} users, all extrapolated)"
         print(
-            f"{name:<16}{row['fit_s']:9.1f}{_seconds(row.get('estimate_fit_s')):>11}{row['recommend_s']:10.1f}{total:13.1f}"
+            f"{name:<16}{row['fit_s']:9.1f}{_seconds(row.get('estimate_fit_s')):>11}"
+            f"{row['recommend_s']:10.1f}{total:13.1f}"
             f"{row['peak_rss_bytes'] / GB:13.2f}{formula}{note}"
         )
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024

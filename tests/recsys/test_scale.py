@@ -157,9 +157,31 @@ def test_item_knn_picks_either_loop_with_the_same_results(ranking, monkeypatch):
     for cost in (0, 10**9):  # never, always the pooled loop
         monkeypatch.setattr(item_knn, "POOLED_PAIR_COST", cost)
         model = ItemKNN(neighbours=3, pool=6, ranking=ranking).fit(ratings)
-        results.append((model.recommend_all(5), model.predict(ratings.userId[:40], ratings.movieId[:40]), model.recommend_new({2: 5.0, 7: 1.0})))
+        predicted = model.predict(ratings.userId[:40], ratings.movieId[:40])
+        results.append((model.recommend_all(5), predicted, model.recommend_new({2: 5.0, 7: 1.0})))
     for a, b in zip(*results):
         pd.testing.assert_frame_equal(a, b) if isinstance(a, pd.DataFrame) else np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("centering", ["none", "mean", "baseline"])
+@pytest.mark.parametrize("damping", [0.0, 1.0])
+@pytest.mark.parametrize("batch_size", [1, 7, None])
+def test_item_knn_top_n_from_the_votes_equals_the_dense_ranking(centering, damping, batch_size, monkeypatch):
+    """recommend_all straight from the pooled votes gives the dense ranking's lists and scores exactly
+    (integer ratings: tied estimates, broken by support, then popularity, then the smaller id)."""
+    import movie_recommender.recsys.item_knn as item_knn
+
+    ratings = random_ratings(n_users=40, n_items=30, density=0.3, seed=8, integer=True)
+    monkeypatch.setattr(item_knn, "POOLED_PAIR_COST", 10**9)  # the pooled loop for every block
+    model = ItemKNN(neighbours=3, pool=8, centering=centering, damping=damping, batch_size=batch_size).fit(ratings)
+    assert model._top_block(np.arange(5), 4, model._item_popularity()[0]) is not None
+    direct = model.recommend_all(4)
+    monkeypatch.setattr(ItemKNN, "_top_block", lambda self, block, n, counts: None)
+    dense = model.recommend_all(4)
+    pd.testing.assert_frame_equal(direct, dense)
+    assert len(dense) > 100
+    if centering == "none" and damping == 0.0:  # weighted means of integer ratings: equal estimates
+        assert dense.groupby("userId").score.apply(lambda s: s.duplicated().any()).any()
 
 
 def test_models_share_one_rating_matrix():

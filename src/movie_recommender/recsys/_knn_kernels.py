@@ -422,6 +422,62 @@ def item_votes(q_ptr, q_idx, q_res, t_ptr, t_idx, t_sim, s_ptr, s_idx, s_sim, k,
     return num, den
 
 
+@njit(cache=True, inline="always")
+def _thread_rows(n_q, t, n_threads):
+    """Thread ``t``'s contiguous share ``lo:hi`` of ``n_q`` query rows (empty when there are fewer rows)."""
+    width = (n_q + n_threads - 1) // n_threads
+    lo = min(n_q, t * width)
+    return lo, min(n_q, lo + width)
+
+
+@njit(cache=True, inline="always")
+def _block_raters(q_ptr, q_idx, q_res, lo, hi, n_items):
+    """The transpose of query rows ``lo:hi``: each item's raters among them (positions from ``lo``) and
+    their residuals, as (indptr, users, residuals)."""
+    c_ptr = np.zeros(n_items + 1, dtype=np.int64)
+    for e in range(q_ptr[lo], q_ptr[hi]):
+        c_ptr[q_idx[e] + 1] += 1
+    for j in range(n_items):
+        c_ptr[j + 1] += c_ptr[j]
+    fill = c_ptr[:-1].copy()
+    c_user = np.empty(q_ptr[hi] - q_ptr[lo], dtype=np.int64)
+    c_res = np.empty(q_ptr[hi] - q_ptr[lo])
+    for q in range(lo, hi):
+        for e in range(q_ptr[q], q_ptr[q + 1]):
+            j = q_idx[e]
+            p = fill[j]
+            c_user[p] = q - lo
+            c_res[p] = q_res[e]
+            fill[j] = p + 1
+    return c_ptr, c_user, c_res
+
+
+@njit(cache=True, inline="always")
+def _pool_votes(i, s_ptr, s_idx, s_sim, c_ptr, c_user, c_res, k, count, a, b, touched, size):
+    """Item ``i``'s votes for a block of ``size`` users: its kept neighbours best first, each adding its
+    similarity (``b``) and similarity x residual (``a``) for the block's raters of it, until ``k`` voted
+    for a user. Writes the users met to ``touched`` and returns how many (their scratch is left set)."""
+    n_touched = 0
+    n_full = 0
+    for f in range(s_ptr[i], s_ptr[i + 1]):
+        j, w = s_idx[f], s_sim[f]
+        for p in range(c_ptr[j], c_ptr[j + 1]):
+            u = c_user[p]
+            c = count[u]
+            if c < k:
+                if c == 0:
+                    touched[n_touched] = u
+                    n_touched += 1
+                a[u] += w * c_res[p]
+                b[u] += w
+                count[u] = c + 1
+                if c + 1 == k:
+                    n_full += 1
+        if n_full == size:
+            break  # every user of the block has its k voters on i
+    return n_touched
+
+
 @njit(cache=True, parallel=True)
 def item_votes_pooled(q_ptr, q_idx, q_res, s_ptr, s_idx, s_sim, k, n_items, n_threads):
     """:func:`item_votes` without ``by_support``, the same numbers by the other loop order: for each item
@@ -436,51 +492,16 @@ def item_votes_pooled(q_ptr, q_idx, q_res, s_ptr, s_idx, s_sim, k, n_items, n_th
     n_q = len(q_ptr) - 1
     num = np.zeros((n_q, n_items))
     den = np.zeros((n_q, n_items))
-    width = (n_q + n_threads - 1) // n_threads
     for t in prange(n_threads):
-        lo = min(n_q, t * width)
-        hi = min(n_q, lo + width)
+        lo, hi = _thread_rows(n_q, t, n_threads)
         if hi <= lo:
             continue
         size = hi - lo
-        c_ptr = np.zeros(n_items + 1, dtype=np.int64)
-        for e in range(q_ptr[lo], q_ptr[hi]):
-            c_ptr[q_idx[e] + 1] += 1
-        for j in range(n_items):
-            c_ptr[j + 1] += c_ptr[j]
-        fill = c_ptr[:-1].copy()
-        c_user = np.empty(q_ptr[hi] - q_ptr[lo], dtype=np.int64)
-        c_res = np.empty(q_ptr[hi] - q_ptr[lo])
-        for q in range(lo, hi):
-            for e in range(q_ptr[q], q_ptr[q + 1]):
-                j = q_idx[e]
-                p = fill[j]
-                c_user[p] = q - lo
-                c_res[p] = q_res[e]
-                fill[j] = p + 1
-        count = np.zeros(size, dtype=np.int64)
-        a = np.zeros(size)
-        b = np.zeros(size)
-        touched = np.empty(size, dtype=np.int64)
+        c_ptr, c_user, c_res = _block_raters(q_ptr, q_idx, q_res, lo, hi, n_items)
+        count, touched = np.zeros(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        a, b = np.zeros(size), np.zeros(size)
         for i in range(n_items):
-            n_touched = 0
-            n_full = 0
-            for f in range(s_ptr[i], s_ptr[i + 1]):
-                j, w = s_idx[f], s_sim[f]
-                for p in range(c_ptr[j], c_ptr[j + 1]):
-                    u = c_user[p]
-                    c = count[u]
-                    if c < k:
-                        if c == 0:
-                            touched[n_touched] = u
-                            n_touched += 1
-                        a[u] += w * c_res[p]
-                        b[u] += w
-                        count[u] = c + 1
-                        if c + 1 == k:
-                            n_full += 1
-                if n_full == size:
-                    break  # every user of the block has its k voters on i
+            n_touched = _pool_votes(i, s_ptr, s_idx, s_sim, c_ptr, c_user, c_res, k, count, a, b, touched, size)
             for m in range(n_touched):
                 u = touched[m]
                 num[lo + u, i] = a[u]
@@ -501,6 +522,77 @@ def _better(s1, t1, c1, j1, s2, t2, c2, j2):
     if c1 != c2:
         return c1 > c2
     return j1 < j2
+
+
+@njit(cache=True, inline="always")
+def _push_top(s, tb, c, j, n, best_s, best_t, best_c, best_j, size):
+    """Insert (score s, tie-break tb, count c, column j) into a best-first list of ``size`` <= n entries
+    (``_better`` order); returns the new size."""
+    if size == n and not _better(s, tb, c, j, best_s[n - 1], best_t[n - 1], best_c[n - 1], best_j[n - 1]):
+        return size
+    pos = size if size < n else n - 1
+    while pos > 0 and _better(s, tb, c, j, best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1]):
+        if pos < n:
+            best_s[pos], best_t[pos], best_c[pos], best_j[pos] = (
+                best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1])
+        pos -= 1
+    best_s[pos], best_t[pos], best_c[pos], best_j[pos] = s, tb, c, j
+    return size + 1 if size < n else size
+
+
+@njit(cache=True, parallel=True)
+def item_vote_top(q_ptr, q_idx, q_res, s_ptr, s_idx, s_sim, k, damping, user_centre, item_centre, item_counts, n,
+                  n_threads):
+    """The top ``n`` unrated items of each query row by item-item kNN estimate, straight from the votes of
+    :func:`item_votes_pooled` (the same loop order), without a users x items array.
+
+    The estimate of item ``i`` is ``num / (den + damping) + (user_centre[q] + item_centre[i])`` where some
+    kept neighbour of ``i`` was rated (``den > 0``); items the query rated (its row of ``q``) are skipped.
+    Ties go to the higher ``den``, then the higher ``item_counts``, then the smaller column: the order of
+    the dense ranking, and the same floating-point operations. Returns (columns, unclipped estimates),
+    each (queries, n), padded with -1 / -inf.
+    """
+    n_q = len(q_ptr) - 1
+    n_items = len(item_counts)
+    out_cols = np.full((n_q, n), -1, dtype=np.int64)
+    out_scores = np.full((n_q, n), -np.inf)
+    for t in prange(n_threads):
+        lo, hi = _thread_rows(n_q, t, n_threads)
+        if hi <= lo:
+            continue
+        size = hi - lo
+        c_ptr, c_user, c_res = _block_raters(q_ptr, q_idx, q_res, lo, hi, n_items)
+        count, touched = np.zeros(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        a, b = np.zeros(size), np.zeros(size)
+        rated = np.zeros(size, dtype=np.bool_)
+        best_s = np.empty((size, n))
+        best_t = np.empty((size, n))
+        best_c = np.empty((size, n))
+        best_j = np.empty((size, n), dtype=np.int64)
+        kept = np.zeros(size, dtype=np.int64)
+        for i in range(n_items):
+            n_touched = _pool_votes(i, s_ptr, s_idx, s_sim, c_ptr, c_user, c_res, k, count, a, b, touched, size)
+            for p in range(c_ptr[i], c_ptr[i + 1]):
+                rated[c_user[p]] = True
+            centre_i = item_centre[i]
+            popularity = item_counts[i]
+            for m in range(n_touched):
+                u = touched[m]
+                if not rated[u] and b[u] > 0.0:
+                    score = a[u] / (b[u] + damping) + (user_centre[lo + u] + centre_i)
+                    if np.isfinite(score):
+                        kept[u] = _push_top(score, b[u], popularity, i, n, best_s[u], best_t[u], best_c[u],
+                                            best_j[u], kept[u])
+                a[u] = 0.0
+                b[u] = 0.0
+                count[u] = 0
+            for p in range(c_ptr[i], c_ptr[i + 1]):
+                rated[c_user[p]] = False
+        for u in range(size):
+            for m in range(kept[u]):
+                out_cols[lo + u, m] = best_j[u, m]
+                out_scores[lo + u, m] = best_s[u, m]
+    return out_cols, out_scores
 
 
 @njit(cache=True)
@@ -542,18 +634,7 @@ def _vote_top_row(nbr_idx, nbr_sim, voters, k, by_support, r_ptr, r_idx, r_val, 
             tb = den[j]
         if not np.isfinite(s):
             continue
-        c = item_counts[j]
-        if size == n and not _better(s, tb, c, j, best_s[n - 1], best_t[n - 1], best_c[n - 1], best_j[n - 1]):
-            continue
-        pos = size if size < n else n - 1
-        while pos > 0 and _better(s, tb, c, j, best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1]):
-            if pos < n:
-                best_s[pos], best_t[pos], best_c[pos], best_j[pos] = (
-                    best_s[pos - 1], best_t[pos - 1], best_c[pos - 1], best_j[pos - 1])
-            pos -= 1
-        best_s[pos], best_t[pos], best_c[pos], best_j[pos] = s, tb, c, j
-        if size < n:
-            size += 1
+        size = _push_top(s, tb, item_counts[j], j, n, best_s, best_t, best_c, best_j, size)
     for a in range(size):
         out_cols[a] = best_j[a]
         out_scores[a] = best_s[a]

@@ -117,7 +117,9 @@ class ItemKNN(Recommender):
     user costs, for each rated item, the items that keep it (a popular movie is kept by many);
     a block of users is scored by the loop order that costs less: walking those voters, or
     (:func:`~movie_recommender.recsys._knn_kernels.item_votes_pooled`) scanning every kept pair
-    once per thread and meeting the block's raters of each, in arrays the size of the block.
+    once per thread and meeting the block's raters of each, in arrays the size of the block. In
+    that order ``recommend_all`` keeps each user's top-N as the votes come in
+    (:func:`~movie_recommender.recsys._knn_kernels.item_vote_top`), with no users x items array.
 
     Peak memory (bytes; U users, I items, R ratings, P = min(pool, I), k neighbours, T threads,
     b users per block, at least 64 T): ratings and residuals 36 R, kept similarities 2 x 12 I P (and
@@ -313,6 +315,31 @@ class ItemKNN(Recommender):
 
     def _rank_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return self._scores(*self._votes(self.residuals_[rows]), self._centre_block(rows))
+
+    def _top_block(self, block: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """The block's top ``n`` lists straight from the pooled votes (no users x items arrays), for
+        ``ranking="rating"`` with a centre of its own (not ``"model"``) where the pooled loop is the cheaper;
+        else None, and the block is ranked from its dense scores (the same lists)."""
+        from . import _knn_kernels as kernels
+
+        residuals = self.residuals_[block]
+        residuals.sort_indices()
+        if self.ranking != "rating" or self.centering == "model" or not self._by_pool(residuals):
+            return None
+        user_centre = np.zeros(len(block))
+        item_centre = np.zeros(len(self.item_ids_))
+        if self.centering == "baseline":
+            user_centre = self.global_mean_ + self.user_bias_[block]
+            item_centre = self.item_bias_
+        elif self.centering == "mean":
+            item_centre = self.item_mean_
+        cols, scores = kernels.item_vote_top(
+            residuals.indptr, residuals.indices, residuals.data, self.similarities_.indptr,
+            self.similarities_.indices, self.similarities_.data, int(self.neighbours), float(self.damping),
+            user_centre, np.ascontiguousarray(item_centre, dtype=np.float64), counts, int(n), _threads(),
+        )  # fmt: skip
+        rows, ranks = np.nonzero(cols >= 0)
+        return block[rows], ranks + 1, cols[rows, ranks], self._reported(scores[rows, ranks])
 
     def _rank_vector(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
         b_u = fold_in_user_bias(row, self.global_mean_, self.item_bias_, BASELINE["reg_user"])
