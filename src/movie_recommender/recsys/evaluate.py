@@ -186,7 +186,7 @@ def evaluate_models(
 
     Progress and timings are logged at INFO level (``[2/7] fitting svd ...``). A model that
     refuses the data (:class:`~movie_recommender.recsys.budget.ModelRefusedError`: it would not
-    fit in memory) is skipped with a logged warning giving its reason; when every model refuses,
+    fit in memory, or its fit would exceed the time limit) is skipped with a logged warning giving its reason; when every model refuses,
     the error is raised.
     """
     from .budget import ModelRefusedError
