@@ -107,3 +107,50 @@ def test_most_similar_from_the_table_or_none_when_it_may_not_hold_them():
     assert answered > 60
     everything = ItemNeighbours(matrix)  # every item kept: always answered
     assert all(everything.most_similar(col, 50) is not None for col in range(60))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("neighbours", [1, 3, 39])
+def test_each_row_of_the_table_is_most_similar_bit_for_bit(threads, neighbours, monkeypatch):
+    """The kernel multiplies each pair of items once and hands the product to both rows (per-thread heaps):
+    every row must still be the on-demand ranking, similarities bit for bit and ties on the smaller item,
+    with any number of threads and with rows whose heaps fill up."""
+    from movie_recommender.recsys import knn
+
+    matrix = random_matrix(n_users=80, n_items=40, density=0.4, seed=threads).tolil()
+    matrix[:, 11] = matrix[:, 12]  # identical columns: equal similarities with every other item
+    matrix[:, 20] = matrix[:, 12] * 2  # and a scaled copy (the same cosine)
+    matrix = matrix.tocsr()
+    monkeypatch.setattr(knn, "_threads", lambda: threads)
+    exact, table = ItemSimilarity(matrix), ItemNeighbours(matrix, neighbours)
+    for col in range(40):
+        cols, sims = exact.most_similar(col, table.neighbours)
+        lo, hi = table.indptr[col], table.indptr[col + 1]
+        np.testing.assert_array_equal(table.indices[lo:hi], cols)
+        np.testing.assert_array_equal(table.similarities[lo:hi], sims)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_tie_arriving_later_with_the_smaller_item_replaces_the_worst_kept(threads, monkeypatch):
+    """Item 20 is item 12 plus a stored zero: the same similarities, but one more entry, so it is visited first.
+    Item 0's one kept neighbour must still be 12 (ties go to the smaller item), not the first one seen."""
+    from movie_recommender.recsys import knn
+
+    dense = random_matrix(n_users=80, n_items=40, density=0.4, seed=7).toarray()
+    dense[:, 0] = np.arange(80) % 5 + 1  # rated by everyone: visited before 12 and 20
+    dense[:, 12] = np.where(np.arange(80) % 2 == 0, dense[:, 0], 0)  # half of item 0: its nearest item
+    dense[:, 20] = dense[:, 12]
+    coo = sp.coo_matrix(dense)
+    zero_at = int(np.flatnonzero(dense[:, 12] == 0)[0])
+    matrix = sp.csr_matrix(
+        (np.append(coo.data, 0.0), (np.append(coo.row, zero_at), np.append(coo.col, 20))), shape=dense.shape
+    )
+    assert np.diff(matrix.tocsc().indptr)[20] == np.diff(matrix.tocsc().indptr)[12] + 1
+    monkeypatch.setattr(knn, "_threads", lambda: threads)
+    exact, table = ItemSimilarity(matrix), ItemNeighbours(matrix, 1)
+    assert exact.similarity([0], [12])[0, 0] == exact.similarity([0], [20])[0, 0]
+    assert table.indices[table.indptr[0]] == 12
+    for col in range(40):
+        cols, sims = exact.most_similar(col, 1)
+        np.testing.assert_array_equal(table.indices[table.indptr[col] : table.indptr[col + 1]], cols)
+        np.testing.assert_array_equal(table.similarities[table.indptr[col] : table.indptr[col + 1]], sims)

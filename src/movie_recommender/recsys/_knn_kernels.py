@@ -179,14 +179,55 @@ def neighbours(q_ptr, q_idx, q_val, self_rows, candidates, mode, norms_sq, c_ptr
     return out_idx, out_sim, out_n
 
 
+@njit(cache=True, inline="always")
+def _worse(s1, l1, s2, l2):
+    """Whether (similarity s1, label l1) ranks after (s2, l2): smaller similarity, or equal and larger label."""
+    return s1 < s2 or (s1 == s2 and l1 > l2)
+
+
 @njit(cache=True)
-def _cosine_row(q_idx, q_val, self_row, c_ptr, c_idx, c_val, labels, pool, dot, stamp, mark, touched, cand, csim,
-                out_idx, out_sim):
-    """:func:`cosine_neighbours` of one query row (scratch handed in); returns how many it wrote."""
+def _offer(h_sim, h_lab, n, pool, s, lab):
+    """Offer (s, lab) to a row's bounded heap of its ``pool`` best (the worst at the root, ``h_*[0]``),
+    holding ``n`` entries; returns the new count."""
+    if n < pool:  # not full: append and sift up
+        c = n
+        while c > 0:
+            parent = (c - 1) // 2
+            if not _worse(s, lab, h_sim[parent], h_lab[parent]):
+                break
+            h_sim[c], h_lab[c] = h_sim[parent], h_lab[parent]
+            c = parent
+        h_sim[c], h_lab[c] = s, lab
+        return n + 1
+    if not _worse(h_sim[0], h_lab[0], s, lab):  # no better than the worst kept
+        return n
+    c = 0  # replace the root and sift down
+    while True:
+        child = 2 * c + 1
+        if child >= n:
+            break
+        if child + 1 < n and _worse(h_sim[child + 1], h_lab[child + 1], h_sim[child], h_lab[child]):
+            child += 1
+        if not _worse(h_sim[child], h_lab[child], s, lab):
+            break
+        h_sim[c], h_lab[c] = h_sim[child], h_lab[child]
+        c = child
+    h_sim[c], h_lab[c] = s, lab
+    return n
+
+
+@njit(cache=True)
+def _cosine_lower(q, q_idx, q_val, c_ptr, c_idx, c_val, labels, pool, dot, stamp, touched, cand, csim,
+                  h_sim, h_lab, h_n, floor, out_idx, out_sim):
+    """Row ``q``'s dot products with the rows before it (``r < q``): its own best among them into ``out_*``
+    (returns how many), and each of those rows offered (its dot, ``labels[q]``) on this thread's heaps."""
     n_touched = 0
+    mark = np.int32(q)
     for e in range(len(q_idx)):
         u, x = q_idx[e], q_val[e]
-        for f in range(c_ptr[u], c_ptr[u + 1]):
+        lo = c_ptr[u]
+        end = lo + np.searchsorted(c_idx[lo:c_ptr[u + 1]], q)  # the column's rows are sorted
+        for f in range(lo, end):
             v = c_idx[f]
             if stamp[v] != mark:  # first met for this row: no clearing pass over the scratch
                 stamp[v] = mark
@@ -196,12 +237,20 @@ def _cosine_row(q_idx, q_val, self_row, c_ptr, c_idx, c_val, labels, pool, dot, 
             else:
                 dot[v] += x * c_val[f]
     count = 0
+    own = labels[q]
     for t in range(n_touched):
         v = touched[t]
-        if v != self_row and dot[v] > 0.0:
+        d = dot[v]
+        if d > 0.0:
             cand[count] = labels[v]
-            csim[count] = dot[v]
+            csim[count] = d
             count += 1
+            if d >= floor[v]:  # row v's dot with q: the same products, summed in the same order
+                base = v * pool
+                n = _offer(h_sim[base:base + pool], h_lab[base:base + pool], h_n[v], pool, d, own)
+                h_n[v] = n
+                if n == pool:
+                    floor[v] = h_sim[base]
     return _keep_best(cand, csim, count, pool, out_idx, out_sim)
 
 
@@ -213,24 +262,50 @@ def cosine_neighbours(q_ptr, q_idx, q_val, c_ptr, c_idx, c_val, labels, pool, n_
     Rows are given twice: ``q_*`` by row (row r: its columns and values), ``c_*`` by column (column u:
     the rows holding it, sorted). Row r's dot products are summed over its columns in order, as a sparse
     product sums them. ``labels[r]`` is the name written for row r (rows may be stored in any order, e.g.
-    most-filled first so that the scratch entries touched most stay in cache). Only the dot products are
-    kept per row: two arrays of rows entries per thread, about half the scratch of :func:`neighbours`.
+    most-filled first so that the scratch entries touched most stay in cache).
+
+    Each pair of rows is multiplied once, not twice: row q sums its dot products with the rows before it
+    only (the most-filled ones when rows are stored so: the hot part of the scratch), keeps its best among
+    them, and offers each of them its dot with q on a bounded heap per row and thread. Row r's dot with q
+    (r < q) sums the same products over the same columns in the same order as q's with r, so it is bit
+    for bit what row r would have summed itself. A row's answer is then the best of its own part and of
+    the heaps. Every row is a query (``q_ptr`` covers them all). Work: half the sum over columns of their
+    rows squared; scratch per thread: ``rows x pool`` heap entries (16 bytes) and five rows-long arrays.
     """
-    n_q = len(q_ptr) - 1  # the queries are rows 0 .. n_q - 1 (all of them, or the first few)
+    n_q = len(q_ptr) - 1
     n_rows = len(labels)
     out_idx = np.full((n_q, pool), -1, dtype=np.int64)
     out_sim = np.zeros((n_q, pool))
     out_n = np.zeros(n_q, dtype=np.int64)
+    heap_sim = np.zeros((n_threads, n_q * pool))
+    heap_lab = np.zeros((n_threads, n_q * pool), dtype=np.int64)
+    heap_n = np.zeros((n_threads, n_q), dtype=np.int64)
     for t in prange(n_threads):
         dot = np.zeros(n_rows, dtype=c_val.dtype)
         stamp = np.full(n_rows, -1, dtype=np.int32)
         touched = np.empty(n_rows, dtype=np.int32)
         cand = np.empty(n_rows, dtype=np.int64)
         csim = np.empty(n_rows, dtype=c_val.dtype)
+        floor = np.zeros(n_q)  # the worst kept on this thread's heap of each row, once full (else 0)
         for q in range(t, n_q, n_threads):
             lo, hi = q_ptr[q], q_ptr[q + 1]
-            out_n[q] = _cosine_row(q_idx[lo:hi], q_val[lo:hi], q, c_ptr, c_idx, c_val, labels, pool, dot, stamp,
-                                   np.int32(q), touched, cand, csim, out_idx[q], out_sim[q])
+            out_n[q] = _cosine_lower(q, q_idx[lo:hi], q_val[lo:hi], c_ptr, c_idx, c_val, labels, pool, dot, stamp,
+                                     touched, cand, csim, heap_sim[t], heap_lab[t], heap_n[t], floor,
+                                     out_idx[q], out_sim[q])
+    for t in prange(n_threads):  # each row: the best of its own part and of every thread's heap
+        cand = np.empty((n_threads + 1) * pool, dtype=np.int64)
+        csim = np.empty((n_threads + 1) * pool)
+        for q in range(t, n_q, n_threads):
+            count = out_n[q]
+            cand[:count] = out_idx[q, :count]
+            csim[:count] = out_sim[q, :count]
+            for h in range(n_threads):
+                base = q * pool
+                for e in range(heap_n[h, q]):
+                    cand[count] = heap_lab[h, base + e]
+                    csim[count] = heap_sim[h, base + e]
+                    count += 1
+            out_n[q] = _keep_best(cand, csim, count, pool, out_idx[q], out_sim[q])
     return out_idx, out_sim, out_n
 
 

@@ -118,7 +118,7 @@ class Recommender:
         :class:`~movie_recommender.recsys.explain.ItemNeighbours`: the API's "because you rated" then costs
         ``movies x neighbours`` per request, however many ratings the movies have. Returns self.
 
-        Cost: O(sum over users of their ratings squared), in compiled loops on every core; memory: see
+        Cost: half the sum over users of their ratings squared, in compiled loops on every core; memory: see
         :class:`~movie_recommender.recsys.explain.ItemNeighbours` (12 bytes per kept pair).
         """
         from .explain import ItemNeighbours

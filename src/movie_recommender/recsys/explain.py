@@ -104,12 +104,13 @@ class ItemNeighbours:
             :class:`ItemSimilarity` already built on it.
         neighbours: similar items kept per item; None: :func:`auto_neighbours`.
 
-    Cost: building, O(sum over users of their ratings squared) in compiled loops on every core
-    (the item-item co-ratings, as :func:`~movie_recommender.recsys.item_knn.item_neighbours`);
+    Cost: building, half the sum over users of their ratings squared (each pair of co-rated items is
+    multiplied once, for both items) in compiled loops on every core;
     :meth:`because`, O(len(rated) + len(targets) x neighbours) per call, whatever the items.
     Memory (bytes; I items, K neighbours): 12 I K + 8 I held (item and similarity per entry); while
-    building, 16 I K (the kernel's output) + 24 R (the rows reordered by popularity, and by user) + T x 32 I
-    scratch (T threads), plus the :class:`ItemSimilarity` (24 R) when it is not given.
+    building, 16 I K (the kernel's output) + T x 16 I K (each thread's heaps of the items' best) + 24 R
+    (the rows reordered by popularity, and by user) + T x 32 I scratch (T threads), plus the
+    :class:`ItemSimilarity` (24 R) when it is not given.
     """
 
     def __init__(self, ratings: sp.spmatrix | ItemSimilarity, neighbours: int | None = None) -> None:
@@ -120,10 +121,10 @@ class ItemNeighbours:
         rows = similarity.rows  # items x users, unit-length rows: the very values ItemSimilarity multiplies
         n_items = rows.shape[0]
         self.neighbours = auto_neighbours(n_items, neighbours)
-        # Items most rated first: their scratch entries, touched by most users, stay in the cache (with
-        # the kernel's lighter scratch: 243 -> 197 s at ML-25M). Each row's cosine is the plain dot product of the unit rows, summed over
-        # its users in the order ItemSimilarity sums them: bit for bit its similarities, ties included
-        # (the kernel breaks them on the original item numbers).
+        # Items most rated first: each item sums its dot products with the items before it, the scratch
+        # entries touched most, which stay in the cache. Each row's cosine is the plain dot product of the
+        # unit rows, summed over its users in the order ItemSimilarity sums them: bit for bit its
+        # similarities, ties included (the kernel breaks them on the original item numbers).
         order = np.argsort(-np.diff(rows.indptr), kind="stable")
         by_rank = rows[order]
         by_user = by_rank.T.tocsr()  # each user's items, as ranks
