@@ -118,3 +118,23 @@ def test_user_is_not_checked_when_the_run_does_not_recommend():
     pipeline = Pipeline([Node(identity, "params:min_user_ratings", "x")])
     hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
     hook.before_node_run(node=None, inputs=ratings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES", "soon", r"TIME_LIMIT_MINUTES must be a number of minutes"),
+        ("MOVIE_RECOMMENDER_MEMORY_LIMIT_GB", "8GB", r"MEMORY_LIMIT_GB must be a number of gigabytes"),
+        ("MOVIE_RECOMMENDER_MEMORY_LIMIT_GB", "-1", r"MOVIE_RECOMMENDER_MEMORY_LIMIT_GB .* got '-1'"),
+    ],
+)
+def test_a_bad_limit_stops_a_run_that_fits_models_before_any_node(monkeypatch, variable, value, message):
+    """Not at the first fit, after data processing has rewritten its outputs."""
+    from movie_recommender.errors import UserError
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(UserError, match=message):
+        run_hook({"model": "user_knn", "models": {}}, ["params:model", "params:models"])
+    run_hook({"top_n": 10}, ["params:top_n"])  # a run that fits nothing does not read them
+    monkeypatch.setenv(variable, "off" if "TIME" in variable else "12.5")
+    run_hook({"model": "user_knn", "models": {}}, ["params:model", "params:models"])

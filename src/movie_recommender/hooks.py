@@ -26,7 +26,9 @@ from movie_recommender.datasets.manifest import (
     rows_of,
 )
 from movie_recommender.datasets.versions import VERSIONS_DATASET, VersionError
+from movie_recommender.errors import UserError
 from movie_recommender.pipelines.validation import check_parameters, require_known_user
+from movie_recommender.recsys.budget import check_limit_settings
 
 # The ratings every model of the run is trained on: user_id must have some.
 TRAINING_RATINGS = "ratings_clean"
@@ -54,6 +56,11 @@ class ValidateParameters:
         names += [name for name in always if name in catalog and name not in names]
         params = {name.removeprefix("params:"): catalog.load(name) for name in names}
         check_parameters(params)
+        if "models" in params:  # the run fits models: the limits they are checked against must be readable
+            try:
+                check_limit_settings()
+            except ValueError as error:
+                raise UserError(str(error)) from None
         self._user_id = params.get("user_id")
 
     @hook_impl

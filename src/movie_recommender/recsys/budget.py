@@ -35,7 +35,16 @@ def available_memory() -> int:
     """Bytes the model may use: ``MOVIE_RECOMMENDER_MEMORY_LIMIT_GB``, else MemAvailable (Linux), else total RAM."""
     forced = os.environ.get("MOVIE_RECOMMENDER_MEMORY_LIMIT_GB", "").strip()
     if forced:
-        return int(float(forced) * GB)
+        try:
+            gigabytes = float(forced)
+        except ValueError:
+            gigabytes = float("nan")
+        if not gigabytes > 0:
+            raise ValueError(
+                f"MOVIE_RECOMMENDER_MEMORY_LIMIT_GB must be a number of gigabytes above 0, got {forced!r}: "
+                "fix it or unset it (then the memory available is the limit)."
+            )
+        return int(gigabytes * GB)
     try:
         with open("/proc/meminfo") as info:
             for line in info:
@@ -72,6 +81,14 @@ def time_limit() -> float | None:
             f"MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES must be a number of minutes or off, got {given!r}."
         ) from None
     return None if minutes <= 0 else minutes * 60
+
+
+def check_limit_settings() -> None:
+    """Read ``MOVIE_RECOMMENDER_MEMORY_LIMIT_GB`` and ``MOVIE_RECOMMENDER_TIME_LIMIT_MINUTES``: a ValueError
+    saying what is wrong when either is set to something that is not a limit (the run checks this before
+    its first node, so that a typo is not found only when the first model is fitted)."""
+    available_memory()
+    time_limit()
 
 
 def check_time(name: str, estimate: tuple[float, str] | None, shape: tuple[int, int, int]) -> None:
