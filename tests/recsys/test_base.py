@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from movie_recommender.recsys import Bias
 
@@ -32,3 +33,31 @@ def test_rating_models_rank_on_the_unclipped_estimate_and_report_it_clipped():
     top = model.recommend(1, 2)
     assert list(top.movieId) == [20, 30] and list(top.score) == [5.0, 5.0]
     assert list(model.predict([1, 1], [20, 30])) == [5.0, 5.0]
+
+
+def _kept_cells_numpy(scores, n):
+    """The NumPy definition the compiled ``kept_cells`` replaces."""
+    finite = np.isfinite(scores)
+    if scores.shape[1] > n:
+        kth = np.partition(np.where(finite, scores, -np.inf), scores.shape[1] - n, axis=1)[:, scores.shape[1] - n, None]
+        finite &= scores >= kth
+    return np.nonzero(finite)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 3, 10, 39, 40, 41])
+def test_kept_cells_is_the_numpy_threshold(dtype, n):
+    """Every finite score at or above each row's n-th best, ties included, NaN and +-inf never kept."""
+    from movie_recommender.recsys._rank_kernels import kept_cells
+
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 6, (50, 40)).astype(dtype)  # many ties
+    scores[rng.random(scores.shape) < 0.1] = np.nan
+    scores[rng.random(scores.shape) < 0.05] = -np.inf
+    scores[rng.random(scores.shape) < 0.02] = np.inf
+    scores[3] = np.nan  # a row with nothing to keep
+    scores[4, :-2] = -np.inf  # and one with fewer finite scores than n
+    rows, cols = kept_cells(scores, n)
+    want_rows, want_cols = _kept_cells_numpy(scores, n)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(cols, want_cols)

@@ -363,3 +363,35 @@ def test_fold_ins_count_the_ratings_of_each_movie_once_per_fit(monkeypatch):
     model.recommend_new({2: 5.0}, 1)
     monkeypatch.setattr(type(model.ratings_), "getnnz", lambda *a, **k: pytest.fail("every rating counted again"))
     pd.testing.assert_frame_equal(model.recommend_new({2: 5.0, 7: 3.0}, 4), first)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("tile", [1, 7, 4096])
+def test_svd_search_by_tiles_finds_the_nearest_users_in_the_embedding(threads, tile, monkeypatch):
+    """The SVD search scores the block against a tile of users at a time and merges the tiles into heaps: the
+    candidates are the ``width`` users nearest in the embedding (the user itself skipped), as one dense argsort
+    finds them, whatever the tiles and however the rows are shared between threads."""
+    from movie_recommender.recsys import knn
+
+    model = UserKNN(neighbours=4, search="svd", pool=5, search_dims=6).fit(random_ratings(n_users=70, seed=3))
+    monkeypatch.setattr(knn, "SEARCH_TILE", tile)
+    rows = np.array([0, 5, 6, 40, 69, 12, 13])
+    query = model.embedding_[rows]
+    width = 20
+    found = model._search(query, rows.astype(np.int64), width, threads)
+    scores = query @ model.embedding_.T
+    scores[np.arange(len(rows)), rows] = -np.inf
+    for q in range(len(rows)):
+        want = np.argsort(-scores[q], kind="stable")[:width]
+        assert set(found[q].tolist()) == set(want.tolist())
+
+
+def test_recommend_all_with_the_svd_search_does_not_depend_on_blocks_or_tiles(monkeypatch):
+    from movie_recommender.recsys import knn
+
+    ratings = random_ratings(n_users=90, n_items=40, density=0.3, seed=11)
+    whole = UserKNN(neighbours=4, search="svd", pool=6, search_dims=8).fit(ratings).recommend_all(5)
+    monkeypatch.setattr(knn, "SEARCH_TILE", 13)
+    for batch_size in (1, 7, None):
+        model = UserKNN(neighbours=4, search="svd", pool=6, search_dims=8, batch_size=batch_size).fit(ratings)
+        pd.testing.assert_frame_equal(model.recommend_all(5), whole)

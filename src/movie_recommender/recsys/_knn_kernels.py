@@ -366,11 +366,11 @@ def vote(nbr_idx, nbr_sim, nbr_n, k, by_support, r_ptr, r_idx, r_val, n_items, n
 
 
 @njit(cache=True)
-def _top_row(scores, self_col, width, heap_v, heap_i):
-    """Heap of the ``width`` largest ``scores`` (skipping ``self_col``) in ``heap_v``/``heap_i``; returns its size."""
-    size = 0
+def _top_row(scores, self_col, width, heap_v, heap_i, size=0, offset=0):
+    """Heap of the ``width`` largest ``scores`` (skipping ``self_col``) in ``heap_v``/``heap_i``, holding ``size``
+    entries already; ``scores[j]`` is column ``offset + j``. Returns the heap's size."""
     for j in range(len(scores)):
-        if j == self_col:
+        if j + offset == self_col:
             continue
         x = scores[j]
         if size < width:  # push, sift up
@@ -382,7 +382,7 @@ def _top_row(scores, self_col, width, heap_v, heap_i):
                     break
                 heap_v[pos], heap_i[pos] = heap_v[parent], heap_i[parent]
                 pos = parent
-            heap_v[pos], heap_i[pos] = x, j
+            heap_v[pos], heap_i[pos] = x, j + offset
         elif x > heap_v[0]:  # replace the smallest, sift down
             pos = 0
             while True:
@@ -395,22 +395,19 @@ def _top_row(scores, self_col, width, heap_v, heap_i):
                     break
                 heap_v[pos], heap_i[pos] = heap_v[child], heap_i[child]
                 pos = child
-            heap_v[pos], heap_i[pos] = x, j
+            heap_v[pos], heap_i[pos] = x, j + offset
     return size
 
 
-@njit(cache=True, parallel=True)
-def top_candidates(scores, self_cols, width, n_threads):
-    """Columns of the ``width`` largest scores of each row (any order; -1 pads), skipping ``self_cols``."""
-    n_q, n = scores.shape
-    out = np.full((n_q, width), -1, dtype=np.int64)
-    for t in prange(n_threads):
-        heap_v = np.empty(width, dtype=scores.dtype)
-        heap_i = np.empty(width, dtype=np.int64)
-        for q in range(t, n_q, n_threads):
-            size = _top_row(scores[q], self_cols[q], width, heap_v, heap_i)
-            out[q, :size] = heap_i[:size]
-    return out
+@njit(cache=True, nogil=True)
+def top_candidates_tile(scores, offset, self_cols, heap_v, heap_i, sizes):
+    """The columns of the ``width`` largest scores of each row (skipping ``self_cols``), one tile of columns
+    at a time: ``scores`` are columns ``offset ..`` of each row, and each row's heap (``heap_v[q]``,
+    ``heap_i[q]``, ``sizes[q]`` entries) goes on from the tiles before. Tiles given in column order keep
+    the same columns as the whole rows at once. One core, without the GIL (the caller splits the rows)."""
+    width = heap_v.shape[1]
+    for q in range(scores.shape[0]):
+        sizes[q] = _top_row(scores[q], self_cols[q], width, heap_v[q], heap_i[q], sizes[q], offset)
 
 
 @njit(cache=True)
@@ -427,7 +424,7 @@ def project_one(idx, val, components):
 
 @njit(cache=True)
 def top_candidates_one(scores, width):
-    """:func:`top_candidates` of one row of scores (no column skipped), in the calling thread."""
+    """The columns of the ``width`` largest of one row of scores (any order; -1 pads), in the calling thread."""
     heap_v = np.empty(width, dtype=scores.dtype)
     heap_i = np.empty(width, dtype=np.int64)
     size = _top_row(scores, -1, width, heap_v, heap_i)

@@ -168,8 +168,12 @@ class Recommender:
         """
         return None
 
-    def _blocks(self, rows: np.ndarray) -> Iterator[np.ndarray]:
-        size = self._block_size()
+    def _top_block_size(self) -> int:
+        """Users per block of ``recommend_all`` (a model whose ``_top_block`` holds less may take more)."""
+        return self._block_size()
+
+    def _blocks(self, rows: np.ndarray, size: int | None = None) -> Iterator[np.ndarray]:
+        size = size or self._block_size()
         for start in range(0, len(rows), size):
             yield rows[start : start + size]
 
@@ -258,12 +262,10 @@ class Recommender:
         """``_top`` for every row of a block at once: (row of each pick, column), rows in order,
         each row's picks best first (ties by ``tiebreaks`` in turn, 2-d or 1-d per column, then the
         smaller column, which is the smaller id)."""
-        n_rows, n_cols = scores.shape
-        finite = np.isfinite(scores)
-        if n_cols > n:  # the n-th best score of each row: a threshold that keeps every tie
-            kth = np.partition(np.where(finite, scores, -np.inf), n_cols - n, axis=1)[:, n_cols - n, None]
-            finite &= scores >= kth
-        rows, cols = np.nonzero(finite)
+        from ._rank_kernels import kept_cells
+
+        n_rows = scores.shape[0]
+        rows, cols = kept_cells(np.ascontiguousarray(scores), n)  # at or above each row's n-th best: every tie
         keys = [cols]
         for tie in reversed(tiebreaks):
             if tie is not None:
@@ -300,7 +302,7 @@ class Recommender:
         rows = np.arange(len(self.user_ids_)) if users is None else self._known_rows(users)
         counts = self._item_popularity()[0]
         parts: list[tuple[np.ndarray, ...]] = []
-        blocks = list(self._blocks(rows))
+        blocks = list(self._blocks(rows, self._top_block_size()))
         with progress_bar(len(rows), f"{type(self).__name__} top-{n}", "users", progress) as bar, ThreadPoolExecutor(1) as pool:
             pending = None
             for block in blocks:

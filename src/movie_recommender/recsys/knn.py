@@ -29,6 +29,12 @@ EXACT_WORK = 2 * 10**10
 AUTO_POOL_WORK = 3 * 10**8
 #: The SVD search rescores this many candidates per kept neighbour exactly.
 SEARCH_OVERSAMPLE = 4
+#: The SVD search scores a block's queries against this many users at a time (b x SEARCH_TILE float32),
+#: so that picking the candidates reads them from the cache.
+SEARCH_TILE = 4096
+#: ``recommend_all`` searches at least this many users at once: each block reads the whole embedding
+#: (4 d U bytes, 51 MB at ML-32M), and at 41 users a block that traffic was the search's cost.
+SEARCH_BLOCK = 512
 #: Regularisation of the baselines behind ``centering="baseline"`` and ``pearson_baseline`` (Surprise's).
 BASELINE = {"reg_user": 15.0, "reg_item": 10.0, "n_epochs": 10}
 __all__ = ["CENTERINGS", "RANKINGS", "SIMILARITIES", "UnknownUserError", "UserKNN"]
@@ -133,7 +139,9 @@ class UserKNN(Recommender):
     d search_dims): the shared ratings 24 R (CSR and CSC) + 12 R more per re-valued copy
     (one with centering, one with pearson similarities) + 40 U + 16 I, the SVD embedding
     4 d (U + I) plus the SVD's temporary 3 x 8 (d + 10) (U + I); per block 16 b I (votes)
-    + 4 b U (SVD scores) + 16 b P (pools) + T x 40 U (exact) or T x 9 I (svd) scratch.
+    + 16 b P (pools) + T x 40 U (exact) or T x 9 I (svd) scratch, and for the SVD search
+    b' (4 min(U, SEARCH_TILE) + 28 x 4 P) (scores of one tile of users, candidates; b' is
+    ``recommend_all``'s block, at least ``SEARCH_BLOCK`` users).
     """
 
     def __init__(
@@ -261,8 +269,12 @@ class UserKNN(Recommender):
 
     # --------------------------------------------------------------- internals
     def _block_rows(self, n_users: int, n_items: int) -> int:
-        # a block holds two users x items arrays and, with the SVD search, one users x users float32 array
-        return self.batch_size or max(1, 4 * BLOCK_CELLS // max(n_users, n_items, 1))
+        # a block holds two users x items arrays (the SVD search scores SEARCH_TILE users at a time)
+        return self.batch_size or max(1, 4 * BLOCK_CELLS // max(n_items, 1))
+
+    def _top_block_size(self) -> int:
+        # recommend_all's blocks hold no users x items arrays: larger ones read the embedding fewer times
+        return self.batch_size or max(self._block_size(), SEARCH_BLOCK)
 
     def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
         """The formula of the class docstring (the SVD search assumed from 2 million ratings on with ``auto``)."""
@@ -274,7 +286,9 @@ class UserKNN(Recommender):
         needed = 24 * n_ratings + 12 * n_ratings * copies + 40 * n_users + 16 * n_items
         needed += 16 * b * n_items + 16 * b * SEARCH_OVERSAMPLE * pool
         if svd:
-            needed += (4 * d + 24 * (d + 10)) * (n_users + n_items) + 4 * b * n_users + threads * 9 * n_items
+            top_b = max(b, SEARCH_BLOCK) if not self.batch_size else b
+            needed += (4 * d + 24 * (d + 10)) * (n_users + n_items) + threads * 9 * n_items
+            needed += top_b * (4 * min(SEARCH_TILE, n_users) + 28 * SEARCH_OVERSAMPLE * pool)
         else:
             needed += threads * 40 * n_users
         return needed, "Lower models.user_knn.pool or batch_size, or use fewer ratings."
@@ -304,12 +318,12 @@ class UserKNN(Recommender):
                     query = kernels.project_one(block.indices, unit, self.components_)[None, :]
                 else:
                     query = np.asarray(sp.diags(1.0 / np.maximum(norms, 1e-300)) @ block @ self.components_.T)
-            scores = np.asarray(query, dtype=np.float32) @ self.embedding_.T
+            query = np.asarray(query, dtype=np.float32)
             width = min(SEARCH_OVERSAMPLE * pool, len(self.user_ids_))
             if one:
-                candidates = kernels.top_candidates_one(scores[0], width)[None, :]
+                candidates = kernels.top_candidates_one(query[0] @ self.embedding_.T, width)[None, :]
             else:
-                candidates = kernels.top_candidates(scores, self_rows, width, threads)
+                candidates = self._search(query, self_rows, width, threads)
         else:
             candidates = np.empty((block.shape[0], 0), dtype=np.int64)
         columns, values = self.sim_columns_, self.sim_values_
@@ -324,6 +338,35 @@ class UserKNN(Recommender):
             self.norms_sq_, columns.indptr, columns.indices, columns.data, values.indptr, values.indices,
             values.data, int(self.min_support), float(self.shrinkage), float(self.amplify), pool, threads,
         )  # fmt: skip
+
+    def _search(self, query: np.ndarray, self_rows: np.ndarray, width: int, threads: int) -> np.ndarray:
+        """The ``width`` training users nearest each query row in the SVD embedding (any order; -1 pads),
+        ``self_rows`` skipped.
+
+        Each of ``threads`` threads takes a share of the rows and scores them ``SEARCH_TILE`` users at a
+        time (one-thread BLAS), merging each tile into the rows' heaps while it is still in the cache.
+        BLAS's own threads are kept out: they spin between calls and starve the compiled loops that
+        follow (measured at ML-32M: the neighbours and votes took twice as long beside them).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        from . import _knn_kernels as kernels
+
+        heap_v = np.empty((len(query), width), dtype=np.float32)
+        heap_i = np.full((len(query), width), -1, dtype=np.int64)
+        sizes = np.zeros(len(query), dtype=np.int64)
+
+        def share(rows: slice) -> None:
+            for lo in range(0, len(self.user_ids_), SEARCH_TILE):
+                scores = query[rows] @ self.embedding_[lo : lo + SEARCH_TILE].T
+                kernels.top_candidates_tile(scores, lo, self_rows[rows], heap_v[rows], heap_i[rows], sizes[rows])
+
+        bounds = np.linspace(0, len(query), min(threads, len(query)) + 1).astype(int)
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(len(bounds) - 1) as pool:
+            list(pool.map(share, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]))
+        return heap_i
 
     def _votes(self, block: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Numerators and denominators of every item's estimate (support sums with ``ranking="support"``)."""
