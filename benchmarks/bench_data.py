@@ -103,6 +103,15 @@ def project_copy(into: Path) -> Path:
     return root
 
 
+def evaluation_seconds(metrics_csv: Path) -> str:
+    """Each evaluated model's fit, predict and top-N seconds, from the run's metrics table."""
+    import pandas as pd
+
+    table = pd.read_csv(metrics_csv)
+    columns = [c for c in ("model", "fit_seconds", "predict_seconds", "recommend_seconds") if c in table]
+    return "evaluation, seconds per model:\n" + table[columns].round(1).to_string(index=False)
+
+
 def compare_formats(csv_path: Path) -> list[str]:
     """Write and read ratings_clean as CSV (the project's writer; pandas' C and pyarrow readers) and as Parquet."""
     import pandas as pd
@@ -174,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(node_starts(result.stdout)))  # when each node started (the log's clock, to the second)
             rows.append((release, ratings, wall, tree))
             print(f"{release}: {ratings:,} ratings, {wall:.1f} s, peak RSS {tree / 1e9:.2f} GB", flush=True)
+            metrics = project / "data" / "08_reporting" / release / "metrics.csv"
+            if metrics.exists():  # the evaluation ran: each model's share of it
+                print(evaluation_seconds(metrics), flush=True)
             if args.formats:
                 print("\n".join(compare_formats(project / "data" / "03_primary" / release / "ratings_clean.csv")))
             for layer in (project / "data").iterdir():  # keep the temporary disk use to one release

@@ -29,6 +29,16 @@ def test_scaled_down_data_benchmark(tmp_path, capsys):
     assert re.search(r"parquet", out, re.I), out
 
 
+def test_data_benchmark_prints_each_evaluated_models_seconds(tmp_path):
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("model,rmse,fit_seconds,predict_seconds,recommend_seconds\nitem_knn,0.9,103.84,20.0,37.21\n"
+                       "popularity,,0.51,,3.0\n")  # fmt: skip
+    out = bench_data.evaluation_seconds(metrics)
+    assert re.search(r"item_knn\s+103\.8\s+20\.0\s+37\.2", out), out
+    assert re.search(r"popularity\s+0\.5\s+NaN\s+3\.0", out), out
+    assert "rmse" not in out
+
+
 def test_scaled_down_serving_benchmark(tmp_path):
     """bench_api.py --release on a tiny shape: builds the artifacts, starts `kedro serve`, loads it with GET
     and POST fold-ins, prints start-up, memory and p99 latencies, with no errors."""
