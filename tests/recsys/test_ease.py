@@ -65,16 +65,3 @@ def test_recommend_ranks_unrated_items_by_score():
     assert model.recommend(2, 5).movieId.tolist() == expected
     fold = model.recommend_new({12: 1.0, 13: 4.0}, 5)
     assert fold.movieId.tolist() == expected and np.allclose(fold.score, scores[np.array(expected) - 11])
-
-
-@pytest.mark.parametrize("cells", [1, 37, 1 << 24])
-def test_gram_by_column_chunks_is_the_sparse_product_bit_for_bit(cells, monkeypatch):
-    """The gram matrix is built a few columns at a time (no sparse items x items intermediate): the same numbers."""
-    import scipy.sparse as sp
-
-    from movie_recommender.recsys import ease
-
-    rng = np.random.default_rng(4)
-    x = sp.random(300, 57, density=0.2, random_state=rng, format="csr") * 4.5
-    monkeypatch.setattr(ease, "GRAM_CELLS", cells)
-    np.testing.assert_array_equal(ease._gram(x), (x.T @ x).toarray())

@@ -20,10 +20,6 @@ from .checks import check_count, check_number
 __all__ = ["EASE", "WEIGHTINGS", "ease_weights"]
 
 WEIGHTINGS = ("binary", "rating")
-#: The gram matrix is multiplied this many cells (items x columns) at a time: scipy's sparse product of a
-#: whole users x items matrix would hold all items^2 co-ratings as a sparse matrix (12-16 bytes each, more
-#: than the dense result) before ``toarray``.
-GRAM_CELLS = 1 << 24
 
 
 def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
@@ -32,26 +28,13 @@ def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
     ``P = (X^T X + l2 I)^-1``; column ``j`` of ``B`` is ``-P[:, j] / P[j, j]`` off the diagonal.
     This is the minimiser of ``||X - X B||^2 + l2 ||B||^2`` subject to ``diag(B) = 0``.
     """
-    gram = _gram(x) if sp.issparse(x) else np.asarray(x.T @ x, dtype=np.float64)
+    gram = (x.T @ x).toarray() if sp.issparse(x) else np.asarray(x.T @ x, dtype=np.float64)
     gram[np.diag_indices_from(gram)] += l2
     b = np.linalg.inv(gram)
     del gram  # peak: the gram matrix, LAPACK's copy of it and the inverse, 3 x 8 x items^2 bytes
     b /= -np.diag(b).copy()[None, :]
     b[np.diag_indices_from(b)] = 0.0
     return b
-
-
-def _gram(x: sp.spmatrix) -> np.ndarray:
-    """``(x.T @ x).toarray()``, ``GRAM_CELLS`` at a time: the same sums (each cell sums the same products in
-    the same order), without the sparse items x items intermediate."""
-    x = sp.csc_matrix(x, dtype=np.float64)
-    left = x.T.tocsr()
-    n = x.shape[1]
-    gram = np.empty((n, n))
-    step = max(1, GRAM_CELLS // max(n, 1))
-    for lo in range(0, n, step):
-        gram[:, lo : lo + step] = (left @ x[:, lo : lo + step]).toarray()
-    return gram
 
 
 class EASE(RankingRecommender):
