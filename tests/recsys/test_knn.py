@@ -384,6 +384,7 @@ def test_svd_search_by_tiles_finds_the_nearest_users_in_the_embedding(threads, t
     for q in range(len(rows)):
         want = np.argsort(-scores[q], kind="stable")[:width]
         assert set(found[q].tolist()) == set(want.tolist())
+    assert model._search(query[:0], rows[:0].astype(np.int64), width, threads).shape == (0, width)
 
 
 def test_recommend_all_with_the_svd_search_does_not_depend_on_blocks_or_tiles(monkeypatch):

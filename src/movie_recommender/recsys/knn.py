@@ -357,6 +357,8 @@ class UserKNN(Recommender):
         heap_v = np.empty((len(query), width), dtype=np.float32)
         heap_i = np.full((len(query), width), -1, dtype=np.int64)
         sizes = np.zeros(len(query), dtype=np.int64)
+        if len(query) == 0:
+            return heap_i
 
         def share(rows: slice) -> None:
             for lo in range(0, len(self.user_ids_), SEARCH_TILE):
