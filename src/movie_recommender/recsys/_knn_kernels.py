@@ -299,8 +299,8 @@ def cosine_neighbours(q_ptr, q_idx, q_val, c_ptr, c_idx, c_val, labels, pool, n_
             count = out_n[q]
             cand[:count] = out_idx[q, :count]
             csim[:count] = out_sim[q, :count]
+            base = q * pool
             for h in range(n_threads):
-                base = q * pool
                 for e in range(heap_n[h, q]):
                     cand[count] = heap_lab[h, base + e]
                     csim[count] = heap_sim[h, base + e]

@@ -272,9 +272,12 @@ class UserKNN(Recommender):
         # a block holds two users x items arrays (the SVD search scores SEARCH_TILE users at a time)
         return self.batch_size or max(1, 4 * BLOCK_CELLS // max(n_items, 1))
 
-    def _top_block_size(self) -> int:
+    def _top_block_rows(self, n_users: int, n_items: int) -> int:
         # recommend_all's blocks hold no users x items arrays: larger ones read the embedding fewer times
-        return self.batch_size or max(self._block_size(), SEARCH_BLOCK)
+        return self.batch_size or max(self._block_rows(n_users, n_items), SEARCH_BLOCK)
+
+    def _top_block_size(self) -> int:
+        return self._top_block_rows(*self.ratings_.shape)
 
     def peak_memory(self, n_users: int, n_items: int, n_ratings: int) -> tuple[int, str]:
         """The formula of the class docstring (the SVD search assumed from 2 million ratings on with ``auto``)."""
@@ -286,7 +289,7 @@ class UserKNN(Recommender):
         needed = 24 * n_ratings + 12 * n_ratings * copies + 40 * n_users + 16 * n_items
         needed += 16 * b * n_items + 16 * b * SEARCH_OVERSAMPLE * pool
         if svd:
-            top_b = max(b, SEARCH_BLOCK) if not self.batch_size else b
+            top_b = self._top_block_rows(n_users, n_items)
             needed += (4 * d + 24 * (d + 10)) * (n_users + n_items) + threads * 9 * n_items
             needed += top_b * (4 * min(SEARCH_TILE, n_users) + 28 * SEARCH_OVERSAMPLE * pool)
         else:
